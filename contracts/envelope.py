@@ -1,0 +1,63 @@
+"""The request envelope: what ingress publishes to ``sy.requests.v1``."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from contracts._base import WireModel
+from contracts.sealing import SealedBody
+from contracts.topics import Lane
+
+
+class ClientProtocol(StrEnum):
+    OPENAI_CHAT = "openai.chat_completions"
+    ANTHROPIC_MESSAGES = "anthropic.messages"
+
+
+class Mode(StrEnum):
+    SYNC = "sync"  # the caller waits for one JSON answer
+    STREAM = "stream"  # the caller reads chunks as they come (SSE)
+    ASYNC = "async"  # the caller gets a job id; the outcome goes to sy.results.v1
+    BATCH = "batch"  # a line of a batch file; the outcome goes to sy.results.v1
+
+
+class Retention(StrEnum):
+    """What of the prompt and completion may be kept. ``NONE`` is the default: text exists only
+    sealed in Kafka and in memory while the request runs."""
+
+    NONE = "none"
+    FULL = "full"
+
+
+class TraceContext(WireModel):
+    traceparent: str | None = None
+    tracestate: str | None = None
+
+
+class RequestEnvelope(WireModel):
+    schema_version: Literal[1] = 1
+    request_id: str
+    tenant: str
+    key_id: str
+    client_protocol: ClientProtocol
+    mode: Mode
+    lane: Lane = Lane.INTERACTIVE
+    requested_model: str
+    # The normalised ``contracts.chat.ChatRequest``, JSON-encoded and sealed with the request's key.
+    sealed_body: SealedBody
+    created_at_ms: int
+    deadline_ms: int
+    retention: Retention = Retention.NONE
+    trace: TraceContext = Field(default_factory=TraceContext)
+    # The Redis stream that the waiting ingress process reads; None for async and batch.
+    reply_to: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    batch_id: str | None = None
+    custom_id: str | None = None
+
+    @property
+    def wants_chunks(self) -> bool:
+        return self.mode is Mode.STREAM

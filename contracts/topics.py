@@ -1,0 +1,74 @@
+"""The topic registry: every Kafka topic Switchyard uses, with its settings.
+
+Topics are created from this registry at start-up by ``services.common.kafka.ensure_topics``;
+creating is idempotent, so every service may do it. Names carry a version: a new, incompatible
+message shape gets a new topic, never a changed meaning on an old one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+_HOUR_MS = 3_600_000
+_DAY_MS = 24 * _HOUR_MS
+
+
+class Lane(StrEnum):
+    """Interactive traffic and batch traffic get separate dispatch topics, so a million-line
+    batch never queues in front of a person waiting for an answer."""
+
+    INTERACTIVE = "interactive"
+    BATCH = "batch"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    retention_ms: int
+    cleanup_policy: str = "delete"
+    extra_config: dict[str, str] = field(default_factory=dict)
+
+    def config(self) -> dict[str, str]:
+        return {
+            "cleanup.policy": self.cleanup_policy,
+            "retention.ms": str(self.retention_ms),
+            **self.extra_config,
+        }
+
+
+REQUESTS = TopicSpec(name="sy.requests.v1", partitions=6, retention_ms=_DAY_MS)
+RESULTS = TopicSpec(name="sy.results.v1", partitions=6, retention_ms=7 * _DAY_MS)
+USAGE = TopicSpec(name="sy.usage.v1", partitions=6, retention_ms=7 * _DAY_MS)
+AUDIT = TopicSpec(name="sy.audit.v1", partitions=3, retention_ms=30 * _DAY_MS)
+DLQ = TopicSpec(name="sy.dlq.v1", partitions=1, retention_ms=30 * _DAY_MS)
+
+# Providers with a dispatch topic pair. Adding a provider means adding it here, to the
+# catalogue, and to services.workers.providers.
+PROVIDERS: tuple[str, ...] = (
+    "openai",
+    "anthropic",
+    "gemini",
+    "deepseek",
+    "mistral",
+    "xai",
+    "moonshot",
+    "dashscope",
+    "zai",
+    "minimax",
+)
+
+
+def dispatch_topic(provider: str, lane: Lane = Lane.INTERACTIVE) -> TopicSpec:
+    suffix = "" if lane is Lane.INTERACTIVE else f".{lane.value}"
+    return TopicSpec(
+        name=f"sy.dispatch.{provider}{suffix}.v1",
+        partitions=6,
+        retention_ms=_DAY_MS,
+    )
+
+
+def all_topics() -> list[TopicSpec]:
+    dispatch = [dispatch_topic(p, lane) for p in PROVIDERS for lane in Lane]
+    return [REQUESTS, *dispatch, RESULTS, USAGE, AUDIT, DLQ]

@@ -1,0 +1,78 @@
+"""The ``switchyard`` command. Each sub-command imports its service lazily, so ``switchyard
+usage`` does not pay for loading FastAPI, and a broken optional part breaks only its command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Switchyard: an AI model router.")
+
+
+@app.command()
+def ingress() -> None:
+    """Run the HTTP ingress (OpenAI-compatible API)."""
+    from services.ingress.server import serve
+
+    serve()
+
+
+@app.command()
+def router() -> None:
+    """Run the router: sy.requests.v1 -> sy.dispatch.<provider>.v1."""
+    from services.router.service import serve
+
+    serve()
+
+
+@app.command()
+def worker(
+    provider: Annotated[
+        list[str], typer.Option("--provider", "-p", help="Provider to serve; repeatable.")
+    ],
+) -> None:
+    """Run a worker for one or more providers (one consumer group each)."""
+    from services.workers.service import serve
+
+    serve(provider)
+
+
+@app.command()
+def metering() -> None:
+    """Run the metering service: sy.usage.v1 -> ClickHouse."""
+    from services.metering.service import serve
+
+    serve()
+
+
+@app.command()
+def vendorsim(
+    host: str = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="SWITCHYARD_VENDORSIM_PORT")] = 8090,
+) -> None:
+    """Run the vendor simulator (OpenAI and Anthropic wire protocols)."""
+    from services.vendorsim.server import serve
+
+    serve(host=host, port=port)
+
+
+@app.command()
+def usage(
+    since: Annotated[str, typer.Option(help="Window: 30m, 1h, 7d ...")] = "1h",
+    by: Annotated[str, typer.Option(help="model, provider or key")] = "model",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print requests, tokens and cost from ClickHouse."""
+    from services.metering.report import usage_command
+
+    usage_command(since=since, by=by, as_json=as_json)
+
+
+def main() -> None:
+    # The local stack commands (up, down, status, run) live in services.stack; they are added
+    # here so that `switchyard up` works as well as `make up`.
+    from services.stack.cli import register
+
+    register(app)
+    app()
