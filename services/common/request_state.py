@@ -1,0 +1,59 @@
+"""Per-request state in Redis that outlives any one process: the sealing key and the done mark.
+
+- ``sy:seal:<request_id>``: the request's body key (see contracts.sealing). Written by ingress,
+  read by the worker, deleted when the request ends; its TTL bounds how long a forgotten request
+  stays readable.
+- ``sy:done:<request_id>``: set once a request's outcome was delivered and its usage recorded.
+  A message redelivered after a crash finds it and is skipped: the vendor is not called twice and
+  the caller is not charged twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+_DONE_TTL_S = 2 * 24 * 3_600  # longer than any topic's retention of an unfinished request
+
+
+def _seal_key(request_id: str) -> str:
+    return f"sy:seal:{request_id}"
+
+
+def _done_key(request_id: str) -> str:
+    return f"sy:done:{request_id}"
+
+
+@dataclass(frozen=True)
+class RequestState:
+    body_key: bytes | None  # None: expired, or the request already ended
+    done: bool
+
+
+class RequestStore:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._redis = redis
+
+    async def open(self, request_id: str, body_key: bytes, *, ttl_s: int) -> None:
+        await self._redis.set(_seal_key(request_id), body_key, ex=max(ttl_s, 1))
+
+    async def load(self, request_id: str) -> RequestState:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(_seal_key(request_id))
+            pipe.exists(_done_key(request_id))
+            body_key, done = await pipe.execute()
+        return RequestState(body_key=body_key, done=bool(done))
+
+    async def finish(self, request_id: str, *, keep_body_key: bool = False) -> None:
+        """Mark the request done. ``keep_body_key`` leaves the key for a later reader of a
+        sealed outcome (async and batch results), whose own TTL then ends it."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(_done_key(request_id), b"1", ex=_DONE_TTL_S)
+            if not keep_body_key:
+                pipe.delete(_seal_key(request_id))
+            await pipe.execute()
+
+    async def discard(self, request_id: str) -> None:
+        """Forget a request that never made it into Kafka."""
+        await self._redis.delete(_seal_key(request_id))
