@@ -74,15 +74,23 @@ class ReplyInbox:
         with contextlib.suppress(Exception):
             await self._redis.delete(self.key)
 
-    @contextlib.asynccontextmanager
-    async def subscribe(self, request_id: str) -> AsyncIterator[ReplySubscription]:
-        """Register before publishing the request, so no reply can arrive unseen."""
+    def register(self, request_id: str) -> ReplySubscription:
+        """Register before publishing the request, so no reply can arrive unseen; pair with
+        ``unregister`` (or use ``subscribe``)."""
         subscription = ReplySubscription(request_id)
         self._waiting[request_id] = subscription
+        return subscription
+
+    def unregister(self, request_id: str) -> None:
+        self._waiting.pop(request_id, None)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, request_id: str) -> AsyncIterator[ReplySubscription]:
+        subscription = self.register(request_id)
         try:
             yield subscription
         finally:
-            self._waiting.pop(request_id, None)
+            self.unregister(request_id)
 
     @property
     def waiting(self) -> int:

@@ -1,0 +1,46 @@
+"""The ingress application factory: assembles settings, the gateway and the routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from contracts.catalogue import default_catalogue
+from services.ingress.auth import KeyRing
+from services.ingress.errors import install_error_handlers
+from services.ingress.gateway import Gateway
+from services.ingress.routes import chat, health, models
+from services.ingress.settings import IngressSettings
+
+
+def create_app(settings: IngressSettings | None = None) -> FastAPI:
+    settings = settings or IngressSettings()
+    gateway = Gateway(settings.kafka_bootstrap, settings.redis_url)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    app = FastAPI(
+        title="Switchyard",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.settings = settings
+    app.state.gateway = gateway
+    app.state.catalogue = default_catalogue()
+    admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
+    app.state.keys = KeyRing(admin_key)
+    install_error_handlers(app)
+    app.include_router(chat.router)
+    app.include_router(models.router)
+    app.include_router(health.router)
+    return app

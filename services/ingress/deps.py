@@ -1,0 +1,49 @@
+"""Dependencies of the routes, declared once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from contracts.catalogue import Catalogue
+from contracts.errors import ErrorCode, ErrorInfo
+from services.ingress.auth import KeyRing, Principal, presented_key
+from services.ingress.errors import ApiError
+from services.ingress.gateway import Gateway
+from services.ingress.settings import IngressSettings
+
+
+def _settings(request: Request) -> IngressSettings:
+    settings: IngressSettings = request.app.state.settings
+    return settings
+
+
+def _gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+def _catalogue(request: Request) -> Catalogue:
+    catalogue: Catalogue = request.app.state.catalogue
+    return catalogue
+
+
+def _principal(request: Request) -> Principal:
+    keys: KeyRing = request.app.state.keys
+    key = presented_key(request)
+    principal = keys.authenticate(key)
+    if principal is None:
+        message = (
+            "Missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key'."
+            if key is None
+            else "Incorrect API key provided."
+        )
+        raise ApiError(ErrorInfo(code=ErrorCode.AUTHENTICATION, message=message))
+    return principal
+
+
+SettingsDep = Annotated[IngressSettings, Depends(_settings)]
+GatewayDep = Annotated[Gateway, Depends(_gateway)]
+CatalogueDep = Annotated[Catalogue, Depends(_catalogue)]
+PrincipalDep = Annotated[Principal, Depends(_principal)]

@@ -1,0 +1,123 @@
+"""The ingress side of the message path: seal a request, publish it, and wait for its replies.
+
+One ``Gateway`` per ingress process holds the Kafka producer, the Redis pool, and the reply
+inbox that all waiting requests share.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from contracts import topics
+from contracts._base import now_ms
+from contracts.chat import ChatRequest
+from contracts.envelope import ClientProtocol, Mode, RequestEnvelope, TraceContext
+from contracts.errors import ErrorCode, ErrorInfo
+from contracts.sealing import new_key, seal
+from contracts.topics import Lane
+from services.common.kafka import ensure_topics, make_producer
+from services.common.replies import ReplyInbox, ReplySubscription
+from services.common.request_state import RequestStore
+
+log = logging.getLogger(__name__)
+
+# The body key outlives the deadline a little, so a worker that picks the request up at the
+# last moment can still open it.
+_KEY_GRACE_S = 120
+
+
+class PublishFailed(Exception):
+    def __init__(self, info: ErrorInfo) -> None:
+        super().__init__(info.message)
+        self.info = info
+
+
+@dataclass(frozen=True, kw_only=True)
+class Submission:
+    """A request as the route hands it over."""
+
+    protocol: ClientProtocol
+    mode: Mode
+    model: str
+    chat: ChatRequest
+    tenant: str
+    key_id: str
+    timeout_s: float
+    tags: dict[str, str]
+    traceparent: str | None = None
+
+
+class Gateway:
+    def __init__(self, bootstrap: str, redis_url: str) -> None:
+        self._bootstrap = bootstrap
+        self._producer: AIOKafkaProducer = make_producer(bootstrap, client_id="sy-ingress")
+        self.redis = aioredis.Redis.from_url(redis_url, max_connections=256)
+        self.inbox = ReplyInbox(self.redis)
+        self._requests = RequestStore(self.redis)
+        self.kafka_ready = False
+
+    async def start(self) -> None:
+        await ensure_topics(self._bootstrap, [topics.REQUESTS])
+        await self._producer.start()
+        self.kafka_ready = True
+        await self.inbox.start()
+
+    async def stop(self) -> None:
+        self.kafka_ready = False
+        await self.inbox.stop()
+        await self._producer.stop()
+        await self.redis.aclose()
+
+    async def submit(self, submission: Submission) -> tuple[str, ReplySubscription]:
+        """Publish the request and return its id and the subscription its replies arrive on.
+        The caller must ``inbox.unregister(request_id)`` when it stops listening."""
+        request_id = uuid.uuid4().hex
+        created = now_ms()
+        deadline = created + int(submission.timeout_s * 1000)
+        body_key = new_key()
+        sealed = seal(
+            submission.chat.model_dump_json(exclude_defaults=True).encode(),
+            body_key,
+            associated=request_id.encode(),
+        )
+        envelope = RequestEnvelope(
+            request_id=request_id,
+            tenant=submission.tenant,
+            key_id=submission.key_id,
+            client_protocol=submission.protocol,
+            mode=submission.mode,
+            lane=Lane.INTERACTIVE,
+            requested_model=submission.model,
+            sealed_body=sealed,
+            created_at_ms=created,
+            deadline_ms=deadline,
+            trace=TraceContext(traceparent=submission.traceparent),
+            reply_to=self.inbox.key,
+            tags=submission.tags,
+        )
+        subscription = self.inbox.register(request_id)
+        try:
+            await self._requests.open(
+                request_id, body_key, ttl_s=int(submission.timeout_s) + _KEY_GRACE_S
+            )
+            await self._producer.send_and_wait(
+                topics.REQUESTS.name, envelope.to_bytes(), key=request_id.encode()
+            )
+        except (KafkaError, aioredis.RedisError, OSError) as exc:
+            self.inbox.unregister(request_id)
+            log.warning("could not publish request %s: %s", request_id, exc)
+            raise PublishFailed(
+                ErrorInfo(
+                    code=ErrorCode.VENDOR_UNREACHABLE,
+                    message="Switchyard could not accept the request right now; try again.",
+                    retryable=True,
+                )
+            ) from exc
+        return request_id, subscription
+

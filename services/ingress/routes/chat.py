@@ -1,0 +1,210 @@
+"""``POST /v1/chat/completions``: OpenAI's Chat Completions, sync and streaming."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import orjson
+from fastapi import APIRouter, Request
+from prometheus_client import Counter, Histogram
+from starlette.responses import Response, StreamingResponse
+
+from contracts.catalogue import UnknownModel
+from contracts.envelope import ClientProtocol, Mode
+from contracts.errors import ErrorCode, ErrorInfo
+from contracts.replies import OutcomeStatus, ReplyChunk, ReplyFinal
+from services.common.replies import ReplySubscription
+from services.ingress.body import read_json_body
+from services.ingress.deps import CatalogueDep, GatewayDep, PrincipalDep, SettingsDep
+from services.ingress.errors import ApiError, error_response
+from services.ingress.gateway import PublishFailed, Submission
+from services.ingress.protocols.openai_chat import (
+    ChunkRenderer,
+    ProtocolError,
+    parse_chat_request,
+    render_completion,
+    render_error,
+)
+
+router = APIRouter()
+
+CHAT_REQUESTS = Counter(
+    "sy_ingress_chat_requests_total", "Chat completion requests", ["mode", "status"]
+)
+CHAT_SECONDS = Histogram(
+    "sy_ingress_chat_seconds",
+    "Chat completion time to outcome (sync) or to first byte (stream)",
+    ["mode"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+
+_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+@router.post("/v1/chat/completions", response_model=None)
+async def create_chat_completion(
+    request: Request,
+    settings: SettingsDep,
+    gateway: GatewayDep,
+    catalogue: CatalogueDep,
+    principal: PrincipalDep,
+) -> Response:
+    started = time.monotonic()
+    payload = await read_json_body(request, limit=settings.max_body_bytes)
+    try:
+        parsed = parse_chat_request(payload)
+    except ProtocolError as exc:
+        raise ApiError(exc.info) from exc
+    try:
+        catalogue.resolve(parsed.model)  # fail fast; the router resolves for real
+    except UnknownModel as exc:
+        hint = f" Did you mean: {', '.join(exc.suggestions)}?" if exc.suggestions else ""
+        raise ApiError(
+            ErrorInfo(
+                code=ErrorCode.MODEL_NOT_FOUND,
+                message=f"The model '{parsed.model}' does not exist.{hint}",
+                param="model",
+            )
+        ) from exc
+
+    mode = Mode.STREAM if parsed.stream else Mode.SYNC
+    submission = Submission(
+        protocol=ClientProtocol.OPENAI_CHAT,
+        mode=mode,
+        model=parsed.model,
+        chat=parsed.chat,
+        tenant=principal.tenant,
+        key_id=principal.key_id,
+        timeout_s=settings.request_timeout_s,
+        tags=parsed.tags,
+        traceparent=request.headers.get("traceparent"),
+    )
+    try:
+        request_id, subscription = await gateway.submit(submission)
+    except PublishFailed as exc:
+        CHAT_REQUESTS.labels(mode.value, "unavailable").inc()
+        return error_response(exc.info)
+    deadline = time.monotonic() + settings.request_timeout_s
+    try:
+        first = await _next(subscription, deadline, final_only=mode is Mode.SYNC)
+    except BaseException:
+        gateway.inbox.unregister(request_id)
+        raise
+    completion_id = f"chatcmpl-{request_id}"
+    created = int(time.time())
+    if isinstance(first, ReplyFinal):
+        gateway.inbox.unregister(request_id)
+        CHAT_SECONDS.labels(mode.value).observe(time.monotonic() - started)
+        CHAT_REQUESTS.labels(mode.value, first.status.value).inc()
+        headers = _reply_headers(request_id, first)
+        if first.status is OutcomeStatus.ERROR or first.response is None and mode is Mode.SYNC:
+            return error_response(first.error or _no_answer(), headers)
+        if mode is Mode.SYNC:
+            assert first.response is not None
+            body = render_completion(
+                first.response,
+                completion_id=completion_id,
+                model=first.model or parsed.model,
+                created=created,
+                simulated=first.simulated,
+            )
+            return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+    CHAT_SECONDS.labels(mode.value).observe(time.monotonic() - started)
+    renderer = ChunkRenderer(
+        completion_id=completion_id,
+        model=first.model or parsed.model,
+        created=created,
+        include_usage=parsed.include_usage,
+    )
+    events = _relay(first, subscription, renderer, deadline)
+
+    async def stream() -> AsyncIterator[bytes]:
+        try:
+            async for event in events:
+                yield event
+        finally:
+            gateway.inbox.unregister(request_id)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={**_SSE_HEADERS, **_reply_headers(request_id, first)},
+    )
+
+
+async def _next(
+    subscription: ReplySubscription, deadline: float, *, final_only: bool
+) -> ReplyChunk | ReplyFinal:
+    """The next reply, skipping chunks when only the final one matters."""
+    while True:
+        try:
+            reply = await subscription.next(deadline - time.monotonic())
+        except TimeoutError:
+            return ReplyFinal(
+                request_id=subscription.request_id,
+                attempt_id="none",
+                status=OutcomeStatus.ERROR,
+                error=ErrorInfo(
+                    code=ErrorCode.DEADLINE_EXCEEDED,
+                    message="The request timed out before the model answered.",
+                ),
+            )
+        if isinstance(reply, ReplyFinal) or not final_only:
+            return reply
+
+
+async def _relay(
+    first: ReplyChunk | ReplyFinal,
+    subscription: ReplySubscription,
+    renderer: ChunkRenderer,
+    deadline: float,
+) -> AsyncIterator[bytes]:
+    yield _sse(renderer.first())
+    reply = first
+    attempt_id = first.attempt_id
+    while True:
+        if isinstance(reply, ReplyFinal):
+            CHAT_REQUESTS.labels(Mode.STREAM.value, reply.status.value).inc()
+            if reply.status is OutcomeStatus.ERROR:
+                # Mid-stream failure: OpenAI's SDK raises on an event carrying "error".
+                yield _sse(render_error(reply.error or _no_answer()))
+                return
+            yield b"data: [DONE]\n\n"
+            return
+        if reply.attempt_id != attempt_id:
+            # The worker restarted the vendor call after part of an answer was relayed; splicing
+            # two answers would corrupt the stream, so it ends with an error instead.
+            CHAT_REQUESTS.labels(Mode.STREAM.value, "restarted").inc()
+            yield _sse(
+                render_error(
+                    ErrorInfo(
+                        code=ErrorCode.VENDOR_ERROR,
+                        message="The upstream call was interrupted after the answer had started.",
+                    )
+                )
+            )
+            return
+        for chunk in renderer.render(reply.delta):
+            yield _sse(chunk)
+        reply = await _next(subscription, deadline, final_only=False)
+
+
+def _sse(event: dict[str, object]) -> bytes:
+    return b"data: " + orjson.dumps(event) + b"\n\n"
+
+
+def _reply_headers(request_id: str, reply: ReplyChunk | ReplyFinal) -> dict[str, str]:
+    headers = {"x-request-id": request_id}
+    if reply.provider:
+        headers["x-switchyard-provider"] = reply.provider
+    if reply.model:
+        headers["x-switchyard-model"] = reply.model
+    if reply.simulated:
+        headers["x-switchyard-simulated"] = "true"
+    return headers
+
+
+def _no_answer() -> ErrorInfo:
+    return ErrorInfo(code=ErrorCode.INTERNAL, message="The request ended without an answer.")
+

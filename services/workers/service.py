@@ -1,0 +1,126 @@
+"""The worker service: ``switchyard worker --provider NAME [--provider NAME ...]``.
+
+Each provider gets its own consumer group (``sy-workers-<provider>``), so every provider's pool
+scales on its own: start more processes for the busy provider, and Kafka splits its partitions
+among them. Both lanes (interactive, batch) of a provider are consumed by the same group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+import httpx
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+
+from contracts import topics
+from contracts.plan import DispatchPlan
+from contracts.topics import Lane, dispatch_topic
+from services.common.consumer import ConcurrentConsumer
+from services.common.delivery import OutcomeDelivery
+from services.common.dlq import dead_letter
+from services.common.kafka import ensure_topics, make_consumer, make_producer
+from services.common.ops import configure_logging
+from services.common.replies import ReplySender
+from services.common.request_state import RequestStore
+from services.common.runtime import run_consumers, run_until_signalled
+from services.workers.dispatch import Dispatcher, new_instance_id
+from services.workers.providers.registry import endpoint_for
+from services.workers.retry import RetryPolicy
+from services.workers.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+
+def group_id(provider: str) -> str:
+    return f"sy-workers-{provider}"
+
+
+async def run(settings: WorkerSettings, providers: list[str], stop: asyncio.Event) -> None:
+    await ensure_topics(settings.kafka_bootstrap, topics.all_topics())
+    instance_id = new_instance_id()
+    client_id = f"sy-worker-{os.getpid()}"
+    producer = make_producer(settings.kafka_bootstrap, client_id=client_id)
+    redis = aioredis.Redis.from_url(settings.redis_url, max_connections=256)
+    endpoints = {
+        provider: endpoint_for(provider, os.environ, settings.vendorsim_url) for provider in providers
+    }
+    for endpoint in endpoints.values():
+        log.info(
+            "provider %s -> %s%s",
+            endpoint.provider,
+            endpoint.base_url,
+            " (simulated: no API key set)" if endpoint.simulated else "",
+        )
+    max_conns = settings.worker_max_in_flight * len(providers)
+    client = httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=max_conns, max_keepalive_connections=max_conns),
+        # Retries are the worker's job alone (DESIGN.md); the transport must not add its own.
+        transport=httpx.AsyncHTTPTransport(retries=0),
+        follow_redirects=False,
+    )
+    await producer.start()
+    replies = ReplySender(redis)
+    dispatcher = Dispatcher(
+        instance_id=instance_id,
+        client=client,
+        endpoints=endpoints,
+        producer=producer,
+        replies=replies,
+        delivery=OutcomeDelivery(replies, producer),
+        requests=RequestStore(redis),
+        retry=RetryPolicy(
+            max_attempts=settings.worker_max_attempts,
+            base_s=settings.worker_retry_base_s,
+            max_s=settings.worker_retry_max_s,
+        ),
+        connect_timeout_s=settings.vendor_connect_timeout_s,
+        read_timeout_s=settings.vendor_read_timeout_s,
+    )
+
+    async def handle(record: ConsumerRecord[bytes, bytes]) -> None:
+        await dispatcher.handle(DispatchPlan.model_validate_json(record.value))
+
+    loops: list[ConcurrentConsumer] = []
+    consumers = []
+    for provider in providers:
+        consumer = make_consumer(
+            settings.kafka_bootstrap, group_id=group_id(provider), client_id=client_id
+        )
+        await consumer.start()
+        consumers.append(consumer)
+
+        async def poison(
+            record: ConsumerRecord[bytes, bytes], exc: BaseException, provider: str = provider
+        ) -> None:
+            await dead_letter(producer, record, exc, by=group_id(provider))
+
+        loops.append(
+            ConcurrentConsumer(
+                consumer,
+                [dispatch_topic(provider, lane).name for lane in Lane],
+                handle,
+                on_poison=poison,
+                max_in_flight=settings.worker_max_in_flight,
+            )
+        )
+    log.info("worker %s up for %s", instance_id, ", ".join(providers))
+    try:
+        await run_consumers(stop, loops, ops_port=settings.worker_port)
+    finally:
+        for consumer in consumers:
+            await consumer.stop()
+        await producer.stop()
+        await client.aclose()
+        await redis.aclose()
+
+
+def serve(providers: list[str]) -> None:
+    settings = WorkerSettings()
+    configure_logging(settings.log_level)
+    unknown = sorted(set(providers) - set(topics.PROVIDERS))
+    if unknown:
+        raise SystemExit(f"unknown provider(s): {', '.join(unknown)}; known: {', '.join(topics.PROVIDERS)}")
+    run_until_signalled(lambda stop: run(settings, sorted(set(providers)), stop))
