@@ -87,7 +87,9 @@ class ConcurrentConsumer:
     def stop(self) -> None:
         self._stopping.set()
 
-    async def _process(self, partition: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
+    async def _process(
+        self, partition: TopicPartition, record: ConsumerRecord[bytes, bytes]
+    ) -> None:
         try:
             await self._handler(record)
         except asyncio.CancelledError:

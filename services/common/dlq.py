@@ -8,7 +8,11 @@ from contracts.topics import DLQ
 
 
 async def dead_letter(
-    producer: AIOKafkaProducer, record: ConsumerRecord[bytes, bytes], error: BaseException, *, by: str
+    producer: AIOKafkaProducer,
+    record: ConsumerRecord[bytes, bytes],
+    error: BaseException,
+    *,
+    by: str,
 ) -> None:
     headers = [
         ("sy-source-topic", record.topic.encode()),

@@ -14,6 +14,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import cast
 
 import redis.asyncio as aioredis
 
@@ -104,7 +105,11 @@ class ReplyInbox:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                answer = await self._redis.xread({self.key: last_id}, count=1000, block=1000)
+                # The RESP2 reply shape: this client never switches to RESP3.
+                answer = cast(
+                    "list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]",
+                    await self._redis.xread({self.key: last_id}, count=1000, block=1000),
+                )
                 self.healthy = True
             except asyncio.CancelledError:
                 raise

@@ -22,7 +22,8 @@ class ServiceSettings(BaseSettings):
     home: Path = Path(".local")
     kafka_bootstrap: str = f"127.0.0.1:{DEFAULT_KAFKA_PORT}"
     redis_url: str = f"redis://127.0.0.1:{DEFAULT_REDIS_PORT}/0"
-    # ``chdb:///abs/path`` for the embedded engine, ``http(s)://user:pass@host:8123/db`` for a server.
+    # ``chdb:///abs/path`` for the embedded engine, ``http(s)://user:pass@host:8123/db`` for
+    # a server.
     clickhouse_dsn: str = ""
     log_level: str = "INFO"
 

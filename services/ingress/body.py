@@ -23,7 +23,9 @@ async def read_json_body(request: Request, *, limit: int) -> object:
         chunks.append(chunk)
     raw = b"".join(chunks)
     if not raw.strip():
-        raise ApiError(ErrorInfo(code=ErrorCode.INVALID_REQUEST, message="The request body is empty."))
+        raise ApiError(
+            ErrorInfo(code=ErrorCode.INVALID_REQUEST, message="The request body is empty.")
+        )
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -120,4 +120,3 @@ class Gateway:
                 )
             ) from exc
         return request_id, subscription
-

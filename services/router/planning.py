@@ -48,8 +48,10 @@ class CataloguePlanner:
         return DispatchPlan(
             request_id=envelope.request_id,
             envelope=envelope,
-            targets=[Target(provider=card.provider, model=card.model, canonical_id=card.canonical_id)],
+            targets=[
+                Target(provider=card.provider, model=card.model, canonical_id=card.canonical_id)
+            ],
             reason=resolution.how,
-            reason_detail=f"{resolution.how.value}: {envelope.requested_model} -> {card.canonical_id}",
+            reason_detail=f"{envelope.requested_model} -> {card.canonical_id}",
             planned_at_ms=now_ms(),
         )

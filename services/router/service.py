@@ -39,7 +39,9 @@ GROUP_ID = "sy-router"
 
 
 class Router:
-    def __init__(self, planner: Planner, producer: AIOKafkaProducer, delivery: OutcomeDelivery) -> None:
+    def __init__(
+        self, planner: Planner, producer: AIOKafkaProducer, delivery: OutcomeDelivery
+    ) -> None:
         self._planner = planner
         self._producer = producer
         self._delivery = delivery
@@ -66,7 +68,9 @@ async def run(settings: RouterSettings, stop: asyncio.Event) -> None:
     await producer.start()
     await consumer.start()
     router = Router(
-        CataloguePlanner(default_catalogue()), producer, OutcomeDelivery(ReplySender(redis), producer)
+        CataloguePlanner(default_catalogue()),
+        producer,
+        OutcomeDelivery(ReplySender(redis), producer),
     )
 
     async def poison(record: ConsumerRecord[bytes, bytes], exc: BaseException) -> None:

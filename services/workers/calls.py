@@ -66,7 +66,9 @@ class VendorCall:
         vendor_ms = _ms_since(started)
         if response.status_code >= 400:
             raise CallFailed(
-                self.adapter.classify_error(response.status_code, response.headers, response.content)
+                self.adapter.classify_error(
+                    response.status_code, response.headers, response.content
+                )
             )
         try:
             parsed = self.adapter.parse_response(response.content)

@@ -38,9 +38,7 @@ from services.workers.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
-ATTEMPTS = Counter(
-    "sy_worker_attempts_total", "Vendor attempts", ["provider", "status", "error"]
-)
+ATTEMPTS = Counter("sy_worker_attempts_total", "Vendor attempts", ["provider", "status", "error"])
 VENDOR_SECONDS = Histogram(
     "sy_worker_vendor_seconds",
     "Vendor call duration",

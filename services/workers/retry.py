@@ -31,8 +31,8 @@ class RetryPolicy:
             return None
         if info.retry_after_s is not None:
             return min(info.retry_after_s, self.max_s)
-        backoff = self.base_s * 2 ** (tries_so_far - 1)
-        # Full jitter: replicas that failed together do not retry together.
+        backoff: float = self.base_s * 2.0 ** (tries_so_far - 1)
+        # Jitter: replicas that failed together do not retry together.
         return min(self.max_s, random.uniform(0, backoff) + backoff / 2)
 
     @staticmethod

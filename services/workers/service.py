@@ -13,7 +13,7 @@ import os
 
 import httpx
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import ConsumerRecord
 
 from contracts import topics
 from contracts.plan import DispatchPlan
@@ -45,7 +45,8 @@ async def run(settings: WorkerSettings, providers: list[str], stop: asyncio.Even
     producer = make_producer(settings.kafka_bootstrap, client_id=client_id)
     redis = aioredis.Redis.from_url(settings.redis_url, max_connections=256)
     endpoints = {
-        provider: endpoint_for(provider, os.environ, settings.vendorsim_url) for provider in providers
+        provider: endpoint_for(provider, os.environ, settings.vendorsim_url)
+        for provider in providers
     }
     for endpoint in endpoints.values():
         log.info(
@@ -122,5 +123,7 @@ def serve(providers: list[str]) -> None:
     configure_logging(settings.log_level)
     unknown = sorted(set(providers) - set(topics.PROVIDERS))
     if unknown:
-        raise SystemExit(f"unknown provider(s): {', '.join(unknown)}; known: {', '.join(topics.PROVIDERS)}")
+        raise SystemExit(
+            f"unknown provider(s): {', '.join(unknown)}; known: {', '.join(topics.PROVIDERS)}"
+        )
     run_until_signalled(lambda stop: run(settings, sorted(set(providers)), stop))

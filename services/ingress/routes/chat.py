@@ -98,7 +98,7 @@ async def create_chat_completion(
         CHAT_SECONDS.labels(mode.value).observe(time.monotonic() - started)
         CHAT_REQUESTS.labels(mode.value, first.status.value).inc()
         headers = _reply_headers(request_id, first)
-        if first.status is OutcomeStatus.ERROR or first.response is None and mode is Mode.SYNC:
+        if first.status is OutcomeStatus.ERROR or (first.response is None and mode is Mode.SYNC):
             return error_response(first.error or _no_answer(), headers)
         if mode is Mode.SYNC:
             assert first.response is not None
@@ -207,4 +207,3 @@ def _reply_headers(request_id: str, reply: ReplyChunk | ReplyFinal) -> dict[str,
 
 def _no_answer() -> ErrorInfo:
     return ErrorInfo(code=ErrorCode.INTERNAL, message="The request ended without an answer.")
-
