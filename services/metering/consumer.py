@@ -1,0 +1,189 @@
+"""``UsageConsumer``: reads ``sy.usage.v1`` in batches and hands them to the recorder.
+
+aiokafka directly rather than a FastStream subscriber: each message is parsed on its own (a
+poison message goes to the DLQ instead of failing its batch) and offsets are committed by hand,
+only after the batch is in ClickHouse; ``getmany`` plus ``commit(offsets)`` says that plainly.
+
+Commit semantics: auto-commit is off. A batch's offsets are committed after the recorder stored
+it and its poison messages reached the DLQ. If the recorder raises (ClickHouse down), nothing is
+committed: the consumer seeks back to the batch's first offsets, waits (backing off), and reads
+the same messages again. A crash at any point replays from the last commit, and the recorder's
+dedupe makes the replay write nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError
+from pydantic import ValidationError
+
+from contracts.topics import USAGE
+from contracts.usage import UsageEvent
+from services.common.dlq import dead_letter
+from services.common.kafka import make_consumer, make_producer
+from services.metering.metrics import MeteringMetrics
+from services.metering.recorder import UsageRecorder
+
+log = logging.getLogger(__name__)
+
+_RETRY_FIRST_S = 0.5
+_RETRY_MAX_S = 30.0
+
+Batch = Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]
+
+
+class UsageConsumer:
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        recorder: UsageRecorder,
+        metrics: MeteringMetrics,
+        group_id: str = "sy-metering",
+        topic: str = USAGE.name,
+        batch_max_events: int = 500,
+        batch_max_wait_ms: int = 200,
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._recorder = recorder
+        self._metrics = metrics
+        self._group_id = group_id
+        self._topic = topic
+        self._batch_max_events = batch_max_events
+        self._batch_max_wait_s = batch_max_wait_ms / 1000
+        self._stopping = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        """Join the group and start consuming in a background task."""
+        self._producer = make_producer(self._bootstrap, client_id=self._group_id)
+        # Auto-commit off and a new group starting at the oldest retained event (usage is
+        # money, none is skipped): both set by make_consumer.
+        self._consumer = make_consumer(
+            self._bootstrap,
+            self._topic,
+            group_id=self._group_id,
+            client_id=self._group_id,
+            max_poll_records=self._batch_max_events,
+        )
+        await self._producer.start()
+        try:
+            await self._consumer.start()
+        except BaseException:
+            await self._producer.stop()
+            raise
+        self._task = asyncio.create_task(self._run(), name="metering-consumer")
+
+    async def wait(self) -> None:
+        """Return when the consume loop has ended: stopped, or died of an error."""
+        if self._task is not None:
+            await asyncio.wait([self._task])
+
+    async def stop(self) -> None:
+        """Finish the batch in hand, commit it, and leave the group."""
+        self._stopping.set()
+        try:
+            if self._task is not None:
+                await self._task
+        finally:
+            if self._consumer is not None:
+                await self._consumer.stop()
+            if self._producer is not None:
+                await self._producer.stop()
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        failures = 0
+        while not self._stopping.is_set():
+            batch = await self._next_batch(self._consumer)
+            if not batch:
+                continue
+            try:
+                await self._process(batch)
+            except Exception:
+                # ClickHouse or the DLQ failed (or a bug did): nothing of this batch is committed.
+                # Read it again after a pause; the recorder's dedupe skips whatever did get
+                # written. Retrying forever rather than dying: a usage event is money, and a
+                # stuck partition shows in the logs, the failure metric and consumer lag.
+                failures += 1
+                self._metrics.insert_failures.inc()
+                delay = min(_RETRY_FIRST_S * 2 ** (failures - 1), _RETRY_MAX_S)
+                log.exception("usage batch failed; retrying in %.1fs", delay)
+                for tp, records in batch.items():
+                    self._consumer.seek(tp, records[0].offset)
+                await self._pause(delay)
+                continue
+            failures = 0
+            await self._commit(self._consumer, batch)
+
+    async def _next_batch(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
+        """Up to ``batch_max_events`` records, waiting at most ``batch_max_wait_ms`` after the
+        first one arrives: few large inserts under load, little delay when traffic is light."""
+        batch: dict[TopicPartition, list[Any]] = {}
+        count = 0
+        deadline: float | None = None
+        while count < self._batch_max_events and not self._stopping.is_set():
+            wait_s = self._batch_max_wait_s if deadline is None else deadline - time.monotonic()
+            if wait_s <= 0:
+                break
+            fetched = await consumer.getmany(
+                timeout_ms=int(wait_s * 1000), max_records=self._batch_max_events - count
+            )
+            for tp, records in fetched.items():
+                batch.setdefault(tp, []).extend(records)
+                count += len(records)
+            if deadline is None:
+                if count == 0:
+                    return batch  # idle: let the loop check for a stop request
+                deadline = time.monotonic() + self._batch_max_wait_s
+        return batch
+
+    async def _process(self, batch: Batch) -> None:
+        events: list[UsageEvent] = []
+        for records in batch.values():
+            for record in records:
+                self._metrics.events_consumed.inc()
+                try:
+                    events.append(UsageEvent.model_validate_json(record.value or b""))
+                except ValidationError as exc:
+                    await self._dead_letter(record, exc)
+        await self._recorder.record(events)
+
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
+        """Park a message that is not a usage event, unchanged, with where it came from: it must
+        not block its partition, and it must not be lost. Awaited before the batch commits."""
+        assert self._producer is not None
+        await dead_letter(self._producer, record, error, by=self._group_id)
+        self._metrics.poison.inc()
+        log.warning(
+            "usage message %s[%d]@%d is not a UsageEvent; sent to the DLQ",
+            record.topic,
+            record.partition,
+            record.offset,
+        )
+
+    async def _commit(self, consumer: AIOKafkaConsumer, batch: Batch) -> None:
+        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+        try:
+            await consumer.commit(offsets)
+        except CommitFailedError:
+            # The group rebalanced while the batch was written: another member will read these
+            # messages again and find them stored. Nothing is lost or counted twice.
+            log.info("commit after rebalance refused; the batch will be replayed and deduped")
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)

@@ -1,0 +1,60 @@
+"""Pricing: what one usage event costs, from the model card's per-million-token prices.
+
+Cost is exact: prices are Decimals per 1,000,000 tokens and every product and sum stays a Decimal,
+unrounded. Rounding happens once, when a row is stored (see ``rows.COST_SCALE``).
+
+A failed attempt costs nothing: the caller is not charged for a vendor's failure. An event whose
+model has no card, or whose card lacks a price the event needs, costs nothing and is marked
+unpriced, so that it can be found and re-priced once the catalogue knows the price.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from contracts.catalogue import ModelCard, Prices
+from contracts.replies import OutcomeStatus
+from contracts.usage import UsageEvent
+
+_PER_MILLION = Decimal(1_000_000)
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Pricing:
+    cost_usd: Decimal
+    priced: bool
+
+
+FREE = Pricing(cost_usd=_ZERO, priced=True)
+UNPRICED = Pricing(cost_usd=_ZERO, priced=False)
+
+
+def price(event: UsageEvent, card: ModelCard | None) -> Pricing:
+    if event.status is not OutcomeStatus.OK:
+        return FREE
+    if card is None or not card.priced:
+        return UNPRICED
+    usage = event.usage
+    # ``input_tokens`` counts the cached tokens too; only the rest is billed at the input price.
+    uncached = max(usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens, 0)
+    lines = (
+        (uncached, card.prices.input),
+        (usage.cache_read_tokens, _cache_price(card.prices.cache_read, card.prices)),
+        (usage.cache_write_tokens, _cache_price(card.prices.cache_write, card.prices)),
+        (usage.output_tokens, card.prices.output),
+    )
+    cost = _ZERO
+    for tokens, per_million in lines:
+        if tokens == 0:
+            continue  # an unpriced kind of token that was not used does not make the call unpriced
+        if per_million is None:
+            return UNPRICED
+        cost += tokens * per_million
+    return Pricing(cost_usd=cost / _PER_MILLION, priced=True)
+
+
+def _cache_price(specific: Decimal | None, prices: Prices) -> Decimal | None:
+    # Vendors without a separate cache price bill cached tokens as ordinary input.
+    return specific if specific is not None else prices.input
