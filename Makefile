@@ -1,0 +1,81 @@
+# Every target bootstraps first (fast when all is present): a fresh clone needs nothing but
+# Python 3.11+, Java 17+ and Maven (or root, to install Maven and Redis from Debian's packages).
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.local/venv
+VENV_BIN := .local/venv/bin
+SWITCHYARD := $(VENV_BIN)/switchyard
+# mypy refuses a directory without Python files, so scripts/ joins once it has some.
+# --explicit-package-bases names modules by their path (tests.unit.ingress.conftest), since every
+# test folder may have a conftest.py and mypy refuses two top-level modules of one name.
+TYPED_PATHS := contracts services tests $(if $(wildcard scripts/*.py),scripts)
+
+.PHONY: help bootstrap run up down status test test-unit check lint fmt bench catalogue clean distclean
+
+help:
+	@echo "make run        start the whole local stack in the foreground (Ctrl-C stops it)"
+	@echo "make up|down    start the stack in the background / stop it; make status shows it"
+	@echo "make test       the whole test suite (starts its own Kafka, Redis, services)"
+	@echo "make test-unit  unit tests only (no services)"
+	@echo "make check      format check, lint, mypy --strict, then the tests"
+	@echo "make fmt        format and autofix lint"
+	@echo "make bench      benchmarks against the local stack"
+	@echo "make catalogue  rebuild the model catalogue"
+	@echo "make clean      stop the stack, delete local state (keeps the venv and Kafka jars)"
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+run: bootstrap
+	$(SWITCHYARD) run
+
+up: bootstrap
+	$(SWITCHYARD) up
+
+down: bootstrap
+	$(SWITCHYARD) down
+
+status: bootstrap
+	$(SWITCHYARD) status
+
+test: bootstrap
+	$(VENV_BIN)/pytest
+
+test-unit: bootstrap
+	$(VENV_BIN)/pytest -m "not integration and not e2e"
+
+lint: bootstrap
+	$(VENV_BIN)/ruff format --check .
+	$(VENV_BIN)/ruff check .
+	$(VENV_BIN)/mypy --explicit-package-bases $(TYPED_PATHS)
+
+fmt: bootstrap
+	$(VENV_BIN)/ruff format .
+	$(VENV_BIN)/ruff check --fix .
+
+check: lint
+	$(MAKE) test
+
+bench: bootstrap
+	$(SWITCHYARD) up
+	$(VENV_BIN)/python scripts/bench.py
+
+catalogue: bootstrap
+	$(VENV_BIN)/python scripts/build_catalogue.py
+
+# Stops the developer stack (SWITCHYARD_HOME, default .local) and the test suite's, then deletes
+# their state. The venv and the Kafka jars stay: they are installs, not state.
+clean:
+	@if [[ -x $(SWITCHYARD) ]]; then \
+		$(SWITCHYARD) down; \
+		SWITCHYARD_HOME=.local/test $(SWITCHYARD) down; \
+	fi
+	rm -rf .local/test .local/log .local/run .local/redis .local/clickhouse \
+		.local/kafka/data .local/kafka/cluster.id .local/kafka/server.properties \
+		.local/admin_key .local/stack.env
+
+distclean: clean
+	rm -rf .local
