@@ -1,0 +1,1 @@
+"""Numbered SQL migrations of the metering tables, applied in order by ``schema``."""

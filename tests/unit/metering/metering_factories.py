@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from contracts.catalogue import ModelCard, Prices
+from contracts.catalogue import Catalogue, ModelCard, Prices
 from contracts.usage import UsageEvent
 
 _BASE_TS_MS = 1_767_268_800_000  # 2026-01-01T12:00:00Z
@@ -55,4 +55,13 @@ def model_card(
             cache_read=dec(cache_read),
             cache_write=dec(cache_write),
         ),
+    )
+
+
+def priced_catalogue() -> Catalogue:
+    return Catalogue(
+        [
+            model_card("gpt-test", input="2.50", output="10", cache_read="1.25"),
+            model_card("claude-test", "anthropic", input="3", output="15", cache_read="0.30"),
+        ]
     )

@@ -4,10 +4,9 @@ from datetime import timedelta
 from decimal import Decimal
 
 from clickhouse_connect.driver.client import Client
-from metering_factories import model_card, usage_event
+from metering_factories import priced_catalogue, usage_event
 
 from contracts._base import now_ms
-from contracts.catalogue import Catalogue
 from contracts.usage import UsageEvent
 from services.metering.metrics import MeteringMetrics
 from services.metering.pricing import price
@@ -15,12 +14,7 @@ from services.metering.recorder import UsageRecorder
 from services.metering.schema import apply_migrations, load_migrations
 from services.metering.store import GroupBy, PricedEvent, SummaryRow, UsageStore
 
-CATALOGUE = Catalogue(
-    [
-        model_card("gpt-test", input="2.50", output="10", cache_read="1.25"),
-        model_card("claude-test", "anthropic", input="3", output="15", cache_read="0.30"),
-    ]
-)
+CATALOGUE = priced_catalogue()
 
 
 def recorder(store: UsageStore) -> UsageRecorder:

@@ -1,0 +1,212 @@
+"""The usage consumer against a real Kafka broker and a real chDB: redelivered events are
+stored once, poison messages go to the dead-letter topic, and costs add up to the cent and
+beyond."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import clickhouse_connect
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from clickhouse_connect.driver.client import Client
+
+from contracts._base import now_ms
+from contracts.catalogue import Catalogue, ModelCard, Prices
+from contracts.topics import DLQ, TopicSpec
+from contracts.usage import UsageEvent
+from services.common.kafka import ensure_topics
+from services.metering.consumer import UsageConsumer
+from services.metering.metrics import MeteringMetrics
+from services.metering.pricing import price
+from services.metering.recorder import UsageRecorder
+from services.metering.rows import stored_cost
+from services.metering.store import UsageStore
+
+pytestmark = pytest.mark.integration
+
+CATALOGUE = Catalogue(
+    [
+        ModelCard(
+            canonical_id="openai/gpt-itest",
+            provider="openai",
+            model="gpt-itest",
+            prices=Prices(
+                input=Decimal("1.10"), output=Decimal("4.40"), cache_read=Decimal("0.275")
+            ),
+        )
+    ]
+)
+EVENTS = 60
+REDELIVERED = 15
+
+
+def usage_event(n: int, run: str) -> UsageEvent:
+    request_id = f"{run}-req-{n}"
+    return UsageEvent(
+        event_id=UsageEvent.make_id(request_id, 1),
+        request_id=request_id,
+        attempt=1,
+        ts_ms=now_ms(),
+        tenant="acme",
+        key_id=f"key-{n % 3}",
+        protocol="openai.chat_completions",
+        mode="sync",
+        lane="interactive",
+        provider="openai",
+        model="openai/gpt-itest",
+        requested_model="gpt-itest",
+        status="ok" if n % 10 else "error",
+        usage={"input_tokens": 1000 + n, "cache_read_tokens": n, "output_tokens": 7 * n},
+    )
+
+
+@pytest.fixture(scope="module")
+def chdb_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path: Path = tmp_path_factory.mktemp("metering-itest-chdb")
+    return f"chdb://{path}"
+
+
+@pytest.fixture(scope="module")
+async def store(chdb_dsn: str) -> AsyncIterator[UsageStore]:
+    store = UsageStore.connect(chdb_dsn)
+    await store.migrate()
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def clickhouse(store: UsageStore, chdb_dsn: str) -> Iterator[Client]:
+    client = clickhouse_connect.get_client(dsn=chdb_dsn)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+async def usage_topic(kafka_bootstrap: str) -> str:
+    name = f"sy.usage.v1.test-{uuid.uuid4().hex[:8]}"
+    spec = TopicSpec(name=name, partitions=3, retention_ms=3_600_000)
+    await ensure_topics(kafka_bootstrap, [spec, DLQ])
+    return spec.name
+
+
+async def consume_until(
+    consumer: UsageConsumer, metrics: MeteringMetrics, *, consumed: int
+) -> None:
+    """Run the consumer until it has read ``consumed`` messages and committed them."""
+    await consumer.start()
+    try:
+        async with asyncio.timeout(60):
+            # Polling: the consumer signals nothing a test could await, and needs not to.
+            while counter(metrics, "sy_metering_events_consumed") < consumed:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+    finally:
+        await consumer.stop()
+
+
+def counter(metrics: MeteringMetrics, name: str) -> float:
+    return metrics.registry.get_sample_value(f"{name}_total") or 0.0
+
+
+def metering(
+    kafka_bootstrap: str, store: UsageStore, topic: str, group: str
+) -> tuple[UsageConsumer, MeteringMetrics]:
+    metrics = MeteringMetrics()
+    consumer = UsageConsumer(
+        bootstrap=kafka_bootstrap,
+        recorder=UsageRecorder(store, CATALOGUE, metrics),
+        metrics=metrics,
+        group_id=group,
+        topic=topic,
+        batch_max_events=20,  # several batches, so duplicates span batches as well
+    )
+    return consumer, metrics
+
+
+async def test_each_event_is_stored_once_and_poison_goes_to_the_dlq(
+    kafka_bootstrap: str, store: UsageStore, clickhouse: Client, usage_topic: str
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    events = [usage_event(n, run) for n in range(EVENTS)]
+    poison_key = f"{run}-poison".encode()
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send(usage_topic, event.to_bytes(), key=event.request_id.encode())
+        await producer.send_and_wait(usage_topic, b'{"not": "a usage event"', key=poison_key)
+        for event in events[:REDELIVERED]:  # a worker that crashed before its ack, say
+            await producer.send(usage_topic, event.to_bytes(), key=event.request_id.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+    group = f"sy-metering-test-{run}"
+    consumer, metrics = metering(kafka_bootstrap, store, usage_topic, group)
+    await consume_until(consumer, metrics, consumed=EVENTS + REDELIVERED + 1)
+
+    rows = clickhouse.query(
+        "SELECT count(), sum(cost_usd) FROM usage_events WHERE request_id LIKE {run:String}",
+        parameters={"run": f"{run}-%"},
+    ).result_rows[0]
+    expected_cost = sum(
+        (stored_cost(price(e, CATALOGUE.get(e.model)).cost_usd) for e in events), Decimal(0)
+    )
+    # Counted without FINAL: the duplicates were never written, not merely merged away.
+    assert rows == (EVENTS, expected_cost)
+    # 54 ok calls (every tenth failed, free), each 1000 uncached input tokens at 1.10, n cached
+    # at 0.275 and 7n output at 4.40: (54 * 1100 + 31.075 * 1620) / 1e6
+    assert expected_cost == Decimal("0.1097415")
+    assert counter(metrics, "sy_metering_events_inserted") == EVENTS
+    assert counter(metrics, "sy_metering_poison_messages") == 1
+
+    dlq = await dead_letters(kafka_bootstrap, poison_key)
+    assert [(m.value, dict(m.headers)["sy-source-topic"]) for m in dlq] == [
+        (b'{"not": "a usage event"', usage_topic.encode())
+    ]
+
+    # Every offset was committed: the group's next reader finds nothing left.
+    check = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=group)
+    await check.start()
+    try:
+        partitions = [TopicPartition(usage_topic, p) for p in range(3)]
+        committed = [await check.committed(tp) or 0 for tp in partitions]
+        ends = await check.end_offsets(partitions)
+        assert committed == [ends[tp] for tp in partitions]
+    finally:
+        await check.stop()
+
+    # A new group replays the whole topic, as after lost offsets: still one row per event.
+    replay, replay_metrics = metering(kafka_bootstrap, store, usage_topic, f"{group}-replay")
+    await consume_until(replay, replay_metrics, consumed=EVENTS + REDELIVERED + 1)
+
+    assert counter(replay_metrics, "sy_metering_events_inserted") == 0
+    recount = clickhouse.query(
+        "SELECT count() FROM usage_events WHERE request_id LIKE {run:String}",
+        parameters={"run": f"{run}-%"},
+    ).result_rows[0][0]
+    assert recount == EVENTS
+
+
+async def dead_letters(kafka_bootstrap: str, key: bytes) -> list[ConsumerRecord[bytes, bytes]]:
+    reader = AIOKafkaConsumer(
+        DLQ.name, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest"
+    )
+    await reader.start()
+    try:
+        found = []
+        partitions = [TopicPartition(DLQ.name, p) for p in range(DLQ.partitions)]
+        ends = await reader.end_offsets(partitions)
+        async with asyncio.timeout(30):
+            while True:
+                batch = await reader.getmany(timeout_ms=500)
+                found += [m for records in batch.values() for m in records if m.key == key]
+                positions = [await reader.position(tp) for tp in ends]
+                if all(pos >= end for pos, end in zip(positions, ends.values(), strict=True)):
+                    return found
+    finally:
+        await reader.stop()

@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+import typer
+import uvicorn
+from metering_factories import priced_catalogue, usage_event
+
+from contracts._base import now_ms
+from services.metering.api import create_app
+from services.metering.metrics import MeteringMetrics
+from services.metering.recorder import UsageRecorder
+from services.metering.report import usage_command
+from services.metering.store import UsageStore
+
+
+@pytest.fixture
+async def recorded(store: UsageStore) -> MeteringMetrics:
+    metrics = MeteringMetrics()
+    now = now_ms()
+    await UsageRecorder(store, priced_catalogue(), metrics).record(
+        [
+            usage_event("r1", ts_ms=now),
+            usage_event("r2", 1, ts_ms=now, status="error", error_class="vendor_timeout"),
+            usage_event("r2", 2, ts_ms=now, usage={"input_tokens": 10, "output_tokens": 10}),
+            usage_event("r3", ts_ms=now, model="anthropic/claude-test", provider="anthropic"),
+        ]
+    )
+    return metrics
+
+
+@pytest.fixture
+async def api(store: UsageStore, recorded: MeteringMetrics) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(store, recorded, lambda: True)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://metering") as client:
+        yield client
+
+
+async def test_summary_by_provider(api: httpx.AsyncClient) -> None:
+    response = await api.get("/v1/usage/summary", params={"since": "1h", "by": "provider"})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["since"], body["by"]) == ("1h", "provider")
+    assert body["rows"] == [
+        {
+            "group": "anthropic",
+            "requests": 1,
+            "ok": 1,
+            "errors": 0,
+            "unpriced": 0,
+            "input_tokens": 1000,
+            "output_tokens": 500,
+            "cache_read_tokens": 0,
+            "cost_usd": "0.010500000000",  # (1000 * 3 + 500 * 15) / 1e6
+        },
+        {
+            "group": "openai",
+            "requests": 3,
+            "ok": 2,
+            "errors": 1,
+            "unpriced": 0,
+            "input_tokens": 2010,  # the failed attempt's tokens are counted, not charged
+            "output_tokens": 1010,
+            "cache_read_tokens": 0,
+            "cost_usd": "0.007625000000",  # 0.0075 + (10 * 2.5 + 10 * 10) / 1e6
+        },
+    ]
+
+
+async def test_summary_refuses_a_bad_window_or_grouping(api: httpx.AsyncClient) -> None:
+    bad_window = await api.get("/v1/usage/summary", params={"since": "soon"})
+    bad_group = await api.get("/v1/usage/summary", params={"by": "colour"})
+
+    assert bad_window.status_code == 400
+    assert "invalid window" in bad_window.json()["detail"]
+    assert bad_group.status_code == 422
+
+
+async def test_events_of_one_request(api: httpx.AsyncClient) -> None:
+    response = await api.get("/v1/usage/events", params={"request_id": "r2"})
+
+    rows = response.json()["rows"]
+    assert [(r["attempt"], r["status"], r["error_class"], r["cost_usd"]) for r in rows] == [
+        (1, "error", "vendor_timeout", "0E-12"),
+        (2, "ok", "", "0.000125000000"),
+    ]
+
+
+async def test_health_and_metrics(store: UsageStore, api: httpx.AsyncClient) -> None:
+    healthy = await api.get("/healthz")
+    metrics = await api.get("/metrics")
+    stalled = create_app(store, MeteringMetrics(), lambda: False)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=stalled), base_url="http://metering"
+    ) as client:
+        unhealthy = await client.get("/healthz")
+
+    assert healthy.json() == {"ok": True, "parts": {"consumer": True, "store": True}}
+    assert unhealthy.status_code == 503
+    assert "sy_metering_events_inserted_total 4.0" in metrics.text
+    assert "sy_metering_batch_insert_seconds_count 1.0" in metrics.text
+
+
+# ---- the report, through a real HTTP server ---------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _QuietServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.listening.set()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # the test runner owns the signals
+
+
+@pytest.fixture
+def metering_env(monkeypatch: pytest.MonkeyPatch, chdb_dsn: str) -> int:
+    port = free_port()
+    monkeypatch.setenv("SWITCHYARD_CLICKHOUSE_DSN", chdb_dsn)
+    monkeypatch.setenv("SWITCHYARD_METERING_PORT", str(port))
+    return port
+
+
+async def test_report_asks_the_metering_service(
+    store: UsageStore,
+    recorded: MeteringMetrics,
+    metering_env: int,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    app = create_app(store, recorded, lambda: True)
+    server = _QuietServer(
+        uvicorn.Config(app, host="127.0.0.1", port=metering_env, lifespan="off", log_level="error")
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+        await server.listening.wait()
+        await asyncio.to_thread(usage_command, since="1h", by="model", as_json=True)
+        as_json = json.loads(capsys.readouterr().out)
+        await asyncio.to_thread(usage_command, since="1h", by="model", as_json=False)
+        table = capsys.readouterr().out
+    finally:
+        server.should_exit = True
+        await serving
+
+    assert [(row["group"], row["cost_usd"]) for row in as_json] == [
+        ("anthropic/claude-test", "0.010500000000"),
+        ("openai/gpt-test", "0.007625000000"),
+    ]
+    assert "TOTAL" in table
+    assert "0.018125" in table
+
+
+def test_report_without_metering_says_so(
+    metering_env: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(typer.Exit) as exit_:
+        usage_command(since="1h", by="model", as_json=False)
+
+    assert exit_.value.exit_code == 1
+    assert "metering service is not reachable" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("since", "by"), [("1 fortnight", "model"), ("1h", "colour")])
+def test_report_refuses_bad_options(
+    since: str, by: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(typer.Exit) as exit_:
+        usage_command(since=since, by=by, as_json=False)
+
+    assert exit_.value.exit_code == 2
+    assert "invalid" in capsys.readouterr().err
