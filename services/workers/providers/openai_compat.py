@@ -656,6 +656,16 @@ def _error_body(body: bytes) -> _ErrorBody | None:
 def _message_of(error: _ErrorBody | None) -> str:
     if error is None or error.message is None:
         return ""
-    if isinstance(error.message, str):
-        return error.message
-    return orjson.dumps(error.message).decode()
+    message = error.message
+    if isinstance(message, str):
+        return message
+    if isinstance(message, dict) and isinstance(message.get("detail"), list):
+        message = message["detail"]
+    if isinstance(message, list) and all(isinstance(item, dict) for item in message):
+        # A validation report (Mistral's 422, pydantic-shaped): location and complaint only,
+        # as each item's "input" echoes the offending request, prompt text included.
+        return "; ".join(
+            f"{'.'.join(str(p) for p in item.get('loc', ()))}: {item.get('msg', '')}".strip(": ")
+            for item in message
+        )
+    return orjson.dumps(message).decode()
