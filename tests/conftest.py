@@ -19,10 +19,14 @@ Fixtures:
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
+import sys
+import time
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import FrameType
 
@@ -32,6 +36,8 @@ from services.stack import RunningStack, Stack, StackLayout
 from services.stack._layout import REPO_ROOT
 
 DEFAULT_TEST_PORT_OFFSET = 10_000
+# How long a session waits for another one to finish with the test home.
+_LOCK_WAIT_S = 1800.0
 INFRA = ("kafka", "redis")
 # Written into the test home when the suite creates it. The suite wipes that directory at the
 # start of a session, and refuses to if the marker is missing: SWITCHYARD_TEST_HOME pointed at a
@@ -75,6 +81,36 @@ def _claim_and_wipe(home: Path) -> None:
     marker.touch()
 
 
+@contextmanager
+def _exclusive(home: Path) -> Iterator[None]:
+    """Hold the test home for this session. Two sessions on one home would kill each other's
+    stack (each stops the other's processes as "leftovers"); the second one waits instead. The
+    kernel drops the lock when a session dies, so a free lock means any pid files are stale."""
+    lock_path = home.with_name(home.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        deadline = time.monotonic() + _LOCK_WAIT_S
+        said = False
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise pytest.UsageError(
+                        f"another test session has held {home} for {_LOCK_WAIT_S:.0f} s; "
+                        "set SWITCHYARD_TEST_HOME and SWITCHYARD_TEST_PORT_OFFSET to run beside it"
+                    ) from None
+                if not said:
+                    print(f"\nwaiting for another test session to release {home}", file=sys.stderr)
+                    said = True
+                time.sleep(0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def stop_on_sigterm() -> None:
     """Turn SIGTERM (a CI time-out, `kill`) into KeyboardInterrupt, on which pytest still runs
     the session finalizers that stop the test stack."""
@@ -96,19 +132,19 @@ def test_stack(test_layout: StackLayout) -> Iterator[Stack]:
     run starts and wipes nothing."""
     reuse = os.environ.get("SWITCHYARD_TEST_REUSE_STACK") == "1"
     stack = Stack(test_layout, environ=_child_environ())
-    if not reuse:
-        # Leftovers of a session that died before its finalizers ran: its pid files are here.
-        stack.down()
-        _claim_and_wipe(test_layout.home)
-    previous = signal.getsignal(signal.SIGTERM)
-    stop_on_sigterm()
-    try:
-        yield stack
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with ExitStack() as cleanup:
         if not reuse:
-            # Everything this session started, even if a later start failed half-way.
-            stack.stop_started()
+            cleanup.enter_context(_exclusive(test_layout.home))
+            # Leftovers of a session that died before its finalizers ran: its pid files.
+            stack.down()
+            _claim_and_wipe(test_layout.home)
+            # Registered after the lock, so it runs before the lock is released: everything
+            # this session started, even if a later start failed half-way.
+            cleanup.callback(stack.stop_started)
+        previous = signal.getsignal(signal.SIGTERM)
+        stop_on_sigterm()
+        cleanup.callback(signal.signal, signal.SIGTERM, previous)
+        yield stack
 
 
 @pytest.fixture(scope="session")
