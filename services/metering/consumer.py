@@ -122,8 +122,10 @@ class UsageConsumer:
                 self._metrics.insert_failures.inc()
                 delay = min(_RETRY_FIRST_S * 2 ** (failures - 1), _RETRY_MAX_S)
                 log.exception("usage batch failed; retrying in %.1fs", delay)
+                assigned = self._consumer.assignment()
                 for tp, records in batch.items():
-                    self._consumer.seek(tp, records[0].offset)
+                    if tp in assigned:  # a revoked partition is replayed by its new owner
+                        self._consumer.seek(tp, records[0].offset)
                 await self._pause(delay)
                 continue
             failures = 0

@@ -11,7 +11,8 @@ class MeteringMetrics:
         self.registry = registry or CollectorRegistry()
         self.events_consumed = Counter(
             "sy_metering_events_consumed",
-            "Usage events read from Kafka, duplicates and poison messages included.",
+            "Messages read from the usage topic: duplicates, poison and re-reads of a failed"
+            " batch included.",
             registry=self.registry,
         )
         self.events_inserted = Counter(

@@ -73,9 +73,11 @@ async def run(settings: MeteringSettings, stop: asyncio.Event) -> None:
             )
         finally:
             stopper.cancel()
-            await consumer.stop()
-            server.should_exit = True
-            await server_task
+            try:
+                await consumer.stop()  # re-raises the error a dead consumer died of
+            finally:
+                server.should_exit = True
+                await server_task
         log.info("metering stopped")
     finally:
         await asyncio.to_thread(store.close)

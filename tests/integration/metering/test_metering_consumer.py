@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from services.metering.metrics import MeteringMetrics
 from services.metering.pricing import price
 from services.metering.recorder import UsageRecorder
 from services.metering.rows import stored_cost
-from services.metering.store import UsageStore
+from services.metering.store import PricedEvent, UsageStore
 
 pytestmark = pytest.mark.integration
 
@@ -95,14 +95,18 @@ async def usage_topic(kafka_bootstrap: str) -> str:
 
 
 async def consume_until(
-    consumer: UsageConsumer, metrics: MeteringMetrics, *, consumed: int
+    consumer: UsageConsumer,
+    metrics: MeteringMetrics,
+    *,
+    consumed: int,
+    metric: str = "sy_metering_events_consumed",
 ) -> None:
-    """Run the consumer until it has read ``consumed`` messages and committed them."""
+    """Run the consumer until ``metric`` reaches ``consumed``; stopping commits the batch."""
     await consumer.start()
     try:
         async with asyncio.timeout(60):
             # Polling: the consumer signals nothing a test could await, and needs not to.
-            while counter(metrics, "sy_metering_events_consumed") < consumed:  # noqa: ASYNC110
+            while counter(metrics, metric) < consumed:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
     finally:
         await consumer.stop()
@@ -210,3 +214,49 @@ async def dead_letters(kafka_bootstrap: str, key: bytes) -> list[ConsumerRecord[
                     return found
     finally:
         await reader.stop()
+
+
+class _FailingOnce(UsageStore):
+    """The real store, except that its first insert fails, as when ClickHouse restarts."""
+
+    failed = False
+
+    async def insert_events(self, events: Sequence[PricedEvent]) -> None:
+        if not self.failed:
+            self.failed = True
+            raise ConnectionError("clickhouse went away")
+        await super().insert_events(events)
+
+
+async def test_a_failed_insert_is_retried_not_skipped(
+    kafka_bootstrap: str, chdb_dsn: str, clickhouse: Client, usage_topic: str
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    events = [usage_event(n, run) for n in range(EVENTS)]
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send(usage_topic, event.to_bytes(), key=event.request_id.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+    flaky = _FailingOnce(clickhouse_connect.get_client(dsn=chdb_dsn))
+
+    consumer, metrics = metering(kafka_bootstrap, flaky, usage_topic, f"sy-metering-test-{run}")
+    try:
+        await consume_until(
+            consumer, metrics, consumed=EVENTS, metric="sy_metering_events_inserted"
+        )
+    finally:
+        flaky.close()
+
+    assert flaky.failed
+    assert counter(metrics, "sy_metering_insert_failures") == 1
+    # The failed batch was read twice: offsets were not committed past it.
+    assert counter(metrics, "sy_metering_events_consumed") > EVENTS
+    stored = clickhouse.query(
+        "SELECT count() FROM usage_events WHERE request_id LIKE {run:String}",
+        parameters={"run": f"{run}-%"},
+    ).result_rows[0][0]
+    assert stored == EVENTS
