@@ -97,3 +97,17 @@ async def test_a_malformed_plain_reply_is_cut_short(sim: httpx.AsyncClient) -> N
     assert response.status_code == 200
     with pytest.raises(json.JSONDecodeError):
         response.json()
+
+
+async def test_delays_change_no_byte_of_the_reply_but_ids(sim: httpx.AsyncClient) -> None:
+    body = openai_chat("Pace me", stream=True, stream_options={"include_usage": True})
+    quick = await sim.post(OPENAI, json=body)
+    await sim.post("/_sim/config", json={"ttft_ms": 1, "itl_ms": 1})
+    paced = await sim.post(OPENAI, json=body)
+
+    def contents(text: str) -> list[object]:
+        chunks = [json.loads(e[6:]) for e in text.split("\n\n") if e.startswith("data: {")]
+        return [(c["choices"], c.get("usage")) for c in chunks]
+
+    assert contents(paced.text) == contents(quick.text)
+    assert len(contents(paced.text)) == 16 + 3

@@ -195,6 +195,7 @@ def test_anthropic_sdk_fails_on_a_malformed_event(anthropic_client: anthropic.An
     ("path", "body"),
     [
         ("/v1/chat/completions", openai_chat("Hi [sim:disconnect]", stream=True)),
+        ("/v1/chat/completions", openai_chat("Hi [sim:disconnect][sim:itl=1]", stream=True)),
         ("/v1/chat/completions", openai_chat("Hi [sim:disconnect]")),
         (
             "/v1/messages",
