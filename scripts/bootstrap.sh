@@ -53,7 +53,10 @@ export UV_PROJECT_ENVIRONMENT="$repo/.local/venv"
 # --- Java and Kafka -------------------------------------------------------------------------
 java_bin=java
 if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then java_bin="$JAVA_HOME/bin/java"; fi
-command -v "$java_bin" >/dev/null || die "java not found: Kafka 4 needs Java 17+ (e.g. Debian's openjdk-17-jre-headless)"
+if ! command -v "$java_bin" >/dev/null; then
+    apt_install openjdk-17-jre-headless \
+        || die "java not found: Kafka 4 needs Java 17+ (Debian: apt-get install openjdk-17-jre-headless)"
+fi
 # `java -version` prints e.g. 'openjdk version "17.0.15"' (or "1.8.0_x" for Java 8) on stderr.
 java_version=$("$java_bin" -version 2>&1 | sed -n 's/.*version "\([0-9][0-9._]*\).*/\1/p' | head -1)
 java_major=${java_version%%.*}

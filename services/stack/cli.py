@@ -92,8 +92,11 @@ def run(only: Annotated[str | None, typer.Option(help=_ONLY_HELP)] = None) -> No
     def on_term(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    # `kill <pid>` and a CI runner's SIGTERM get the same orderly stop as Ctrl-C.
+    # `kill <pid>` and a CI runner's SIGTERM get the same orderly stop as Ctrl-C. SIGINT is set
+    # too: a shell without job control starts background commands with SIGINT ignored, and
+    # Python keeps an inherited "ignore".
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
     code = 0
     try:
         stack.up(_parse_only(only))
