@@ -82,7 +82,7 @@ class Gateway:
         deadline = created + int(submission.timeout_s * 1000)
         body_key = new_key()
         sealed = seal(
-            submission.chat.model_dump_json(exclude_defaults=True).encode(),
+            submission.chat.model_dump_json(exclude_none=True).encode(),
             body_key,
             associated=request_id.encode(),
         )

@@ -19,7 +19,9 @@ from contracts.errors import ErrorCode, ErrorInfo
 from services.workers.providers.base import (
     ProviderAdapter,
     ProviderEndpoint,
+    ProviderError,
     VendorProtocolError,
+    VendorRequest,
     VendorStreamError,
     classify_transport_error,
 )
@@ -51,8 +53,14 @@ class VendorCall:
     chat: ChatRequest
     timeout: httpx.Timeout
 
+    def _build(self, *, stream: bool) -> VendorRequest:
+        try:
+            return self.adapter.build_request(self.endpoint, self.model, self.chat, stream=stream)
+        except ProviderError as exc:  # e.g. an image format this vendor cannot take
+            raise CallFailed(exc.info) from exc
+
     async def complete(self) -> CallResult:
-        request = self.adapter.build_request(self.endpoint, self.model, self.chat, stream=False)
+        request = self._build(stream=False)
         started = time.monotonic()
         try:
             response = await self.client.post(
@@ -77,7 +85,7 @@ class VendorCall:
         return CallResult(response=parsed, usage=parsed.usage, vendor_ms=vendor_ms, ttft_ms=None)
 
     async def stream(self, sink: DeltaSink) -> CallResult:
-        request = self.adapter.build_request(self.endpoint, self.model, self.chat, stream=True)
+        request = self._build(stream=True)
         decoder = self.adapter.stream_decoder()
         started = time.monotonic()
         ttft_ms: int | None = None

@@ -257,6 +257,13 @@ class Dispatcher:
             simulated=endpoint.simulated if endpoint else False,
         )
 
+    async def fail(self, plan: DispatchPlan) -> None:
+        """End a request that hit an unexpected error, so its caller is not left waiting."""
+        try:
+            await self._give_up(plan, ErrorCode.INTERNAL, "the request failed inside Switchyard")
+        except Exception:
+            log.exception("could not report the failure of %s", plan.request_id)
+
     async def _give_up(self, plan: DispatchPlan, code: ErrorCode, message: str) -> None:
         await self.delivery.deliver_error(plan.envelope, ErrorInfo(code=code, message=message))
         await self.requests.finish(plan.request_id)

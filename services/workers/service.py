@@ -82,7 +82,14 @@ async def run(settings: WorkerSettings, providers: list[str], stop: asyncio.Even
     )
 
     async def handle(record: ConsumerRecord[bytes, bytes]) -> None:
-        await dispatcher.handle(DispatchPlan.model_validate_json(record.value))
+        plan = DispatchPlan.model_validate_json(record.value)
+        try:
+            await dispatcher.handle(plan)
+        except Exception:
+            # A bug, not a vendor failure (those are handled inside): tell the waiting caller
+            # now rather than at its deadline, then let the loop dead-letter the message.
+            await dispatcher.fail(plan)
+            raise
 
     loops: list[ConcurrentConsumer] = []
     consumers = []
