@@ -3,11 +3,15 @@ usage`` does not pay for loading FastAPI, and a broken optional part breaks only
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Switchyard: an AI model router.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Switchyard: an AI model router."
+)
 
 
 @app.command()
@@ -66,7 +70,22 @@ def usage(
     """Print requests, tokens and cost from ClickHouse."""
     from services.metering.report import usage_command
 
+    _adopt_stack_env()
+
     usage_command(since=since, by=by, as_json=as_json)
+
+
+def _adopt_stack_env() -> None:
+    """Client commands find the local stack's addresses in ``$SWITCHYARD_HOME/stack.env``
+    (written by ``switchyard up``); variables already set win."""
+    home = Path(os.environ.get("SWITCHYARD_HOME") or ".local")
+    env_file = home / "stack.env"
+    if not env_file.is_file():
+        return
+    for line in env_file.read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.startswith("SWITCHYARD_"):
+            os.environ.setdefault(name, value)
 
 
 def main() -> None:
