@@ -27,8 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from services.stack._layout import StackLayout
-from services.stack._supervisor import default_stack
+from services.stack import Stack, StackLayout
 
 MODEL = "openai/gpt-4o-mini"
 PROMPT = "Summarise the plot of Hamlet in one sentence."
@@ -173,11 +172,11 @@ async def main() -> None:
     args = parser.parse_args()
 
     layout = StackLayout.from_env()
-    stack = default_stack(out=None)
+    stack = Stack(layout)
     gateway = f"http://127.0.0.1:{layout.ingress_port}/v1/chat/completions"
     sim_root = f"http://127.0.0.1:{layout.vendorsim_port}"
     direct = f"{sim_root}/v1/chat/completions"
-    auth = {"Authorization": f"Bearer {stack.admin_key}"}
+    auth = {"Authorization": f"Bearer {stack.admin_key()}"}
     async with httpx.AsyncClient() as client:
         # An instant vendor: what is measured is the gateway, not the simulated model.
         reset = await client.post(f"{sim_root}/_sim/config", json={"ttft_ms": 0, "itl_ms": 0})

@@ -32,6 +32,7 @@ from services.common.delivery import OutcomeDelivery
 from services.common.replies import ReplySender
 from services.common.request_state import RequestStore
 from services.workers.calls import CallFailed, CallResult, VendorCall
+from services.workers.http_pool import VendorClients
 from services.workers.providers.base import ProviderEndpoint
 from services.workers.providers.registry import adapter_for
 from services.workers.retry import RetryPolicy
@@ -60,7 +61,7 @@ class _Progress:
 @dataclass(frozen=True, kw_only=True)
 class Dispatcher:
     instance_id: str
-    client: httpx.AsyncClient
+    clients: VendorClients
     endpoints: dict[str, ProviderEndpoint]
     producer: AIOKafkaProducer
     replies: ReplySender
@@ -155,7 +156,7 @@ class Dispatcher:
         envelope = plan.envelope
         remaining_s = max((envelope.deadline_ms - now_ms()) / 1000, 0.001)
         call = VendorCall(
-            client=self.client,
+            client=self.clients.pick(),
             adapter=adapter_for(target.provider),
             endpoint=endpoint,
             model=target.model,

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 
-import httpx
 import redis.asyncio as aioredis
 from aiokafka import ConsumerRecord
 
@@ -27,6 +26,7 @@ from services.common.replies import ReplySender
 from services.common.request_state import RequestStore
 from services.common.runtime import run_consumers, run_until_signalled
 from services.workers.dispatch import Dispatcher, new_instance_id
+from services.workers.http_pool import VendorClients
 from services.workers.providers.registry import endpoint_for
 from services.workers.retry import RetryPolicy
 from services.workers.settings import WorkerSettings
@@ -56,17 +56,12 @@ async def run(settings: WorkerSettings, providers: list[str], stop: asyncio.Even
             " (simulated: no API key set)" if endpoint.simulated else "",
         )
     max_conns = settings.worker_max_in_flight * len(providers)
-    client = httpx.AsyncClient(
-        limits=httpx.Limits(max_connections=max_conns, max_keepalive_connections=max_conns),
-        # Retries are the worker's job alone (DESIGN.md); the transport must not add its own.
-        transport=httpx.AsyncHTTPTransport(retries=0),
-        follow_redirects=False,
-    )
+    clients = VendorClients(max_conns)
     await producer.start()
     replies = ReplySender(redis)
     dispatcher = Dispatcher(
         instance_id=instance_id,
-        client=client,
+        clients=clients,
         endpoints=endpoints,
         producer=producer,
         replies=replies,
@@ -121,7 +116,7 @@ async def run(settings: WorkerSettings, providers: list[str], stop: asyncio.Even
         for consumer in consumers:
             await consumer.stop()
         await producer.stop()
-        await client.aclose()
+        await clients.aclose()
         await redis.aclose()
 
 
