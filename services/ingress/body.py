@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from contracts.errors import ErrorCode, ErrorInfo
 from services.ingress.errors import ApiError
@@ -16,11 +16,17 @@ async def read_json_body(request: Request, *, limit: int) -> object:
     chunks: list[bytes] = []
     size = 0
     # Count while reading: a chunked body has no Content-Length to trust.
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+    except ClientDisconnect as exc:
+        # Nobody will read the answer; end the request without an error log.
+        raise ApiError(
+            ErrorInfo(code=ErrorCode.INVALID_REQUEST, message="The client disconnected.")
+        ) from exc
     raw = b"".join(chunks)
     if not raw.strip():
         raise ApiError(

@@ -1,4 +1,5 @@
-"""Dependencies of the routes, declared once."""
+"""Dependencies of the routes, declared once. They are coroutines on purpose: FastAPI runs a
+plain `def` dependency in a thread pool, which costs more than the work they do."""
 
 from __future__ import annotations
 
@@ -14,22 +15,22 @@ from services.ingress.gateway import Gateway
 from services.ingress.settings import IngressSettings
 
 
-def _settings(request: Request) -> IngressSettings:
+async def _settings(request: Request) -> IngressSettings:
     settings: IngressSettings = request.app.state.settings
     return settings
 
 
-def _gateway(request: Request) -> Gateway:
+async def _gateway(request: Request) -> Gateway:
     gateway: Gateway = request.app.state.gateway
     return gateway
 
 
-def _catalogue(request: Request) -> Catalogue:
+async def _catalogue(request: Request) -> Catalogue:
     catalogue: Catalogue = request.app.state.catalogue
     return catalogue
 
 
-def _principal(request: Request) -> Principal:
+async def _principal(request: Request) -> Principal:
     keys: KeyRing = request.app.state.keys
     key = presented_key(request)
     principal = keys.authenticate(key)

@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-import httpx
+import aiohttp
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Histogram
 
@@ -32,7 +32,6 @@ from services.common.delivery import OutcomeDelivery
 from services.common.replies import ReplySender
 from services.common.request_state import RequestStore
 from services.workers.calls import CallFailed, CallResult, VendorCall
-from services.workers.http_pool import VendorClients
 from services.workers.providers.base import ProviderEndpoint
 from services.workers.providers.registry import adapter_for
 from services.workers.retry import RetryPolicy
@@ -61,7 +60,7 @@ class _Progress:
 @dataclass(frozen=True, kw_only=True)
 class Dispatcher:
     instance_id: str
-    clients: VendorClients
+    session: aiohttp.ClientSession
     endpoints: dict[str, ProviderEndpoint]
     producer: AIOKafkaProducer
     replies: ReplySender
@@ -156,14 +155,15 @@ class Dispatcher:
         envelope = plan.envelope
         remaining_s = max((envelope.deadline_ms - now_ms()) / 1000, 0.001)
         call = VendorCall(
-            client=self.clients.pick(),
+            session=self.session,
             adapter=adapter_for(target.provider),
             endpoint=endpoint,
             model=target.model,
             chat=chat,
-            timeout=httpx.Timeout(
-                min(self.read_timeout_s, remaining_s),
+            timeout=aiohttp.ClientTimeout(
+                total=remaining_s,
                 connect=min(self.connect_timeout_s, remaining_s),
+                sock_read=min(self.read_timeout_s, remaining_s),
             ),
         )
         started = time.monotonic()

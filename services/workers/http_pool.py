@@ -1,43 +1,21 @@
-"""HTTP clients for vendor calls, sharded.
-
-httpcore's connection pool scans every pooled connection on each request (to find an idle one
-and to expire stale ones), so one client holding hundreds of connections spends more CPU on that
-scan than on the call itself: profiled at a third of a worker's CPU with 200 calls in flight.
-Several small pools, each request taking the next one in turn, keep every scan short.
-"""
+"""The HTTP session the worker calls vendors with (see ``calls`` for why aiohttp)."""
 
 from __future__ import annotations
 
-import itertools
-
-import httpx
-
-_CONNECTIONS_PER_SHARD = 32
+import aiohttp
 
 
-class VendorClients:
-    def __init__(self, max_connections: int) -> None:
-        shards = max(1, -(-max_connections // _CONNECTIONS_PER_SHARD))
-        per_shard = -(-max_connections // shards)
-        self._clients = [
-            httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard),
-                # Retries are the worker's job alone (DESIGN.md); the transport adds none.
-                transport=httpx.AsyncHTTPTransport(
-                    retries=0,
-                    limits=httpx.Limits(
-                        max_connections=per_shard, max_keepalive_connections=per_shard
-                    ),
-                ),
-                follow_redirects=False,
-            )
-            for _ in range(shards)
-        ]
-        self._next = itertools.cycle(self._clients)
-
-    def pick(self) -> httpx.AsyncClient:
-        return next(self._next)
-
-    async def aclose(self) -> None:
-        for client in self._clients:
-            await client.aclose()
+def vendor_session(max_connections: int) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(
+            limit=max_connections,
+            # Vendors sit behind load balancers whose addresses change; re-resolve now and then.
+            ttl_dns_cache=300,
+            keepalive_timeout=30,
+        ),
+        # aiohttp never retries on its own; retries are the worker's job alone (DESIGN.md).
+        auto_decompress=True,
+        raise_for_status=False,
+        # Vendor responses are JSON we parse ourselves; no cookie jar is wanted between calls.
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )

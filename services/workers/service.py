@@ -26,7 +26,7 @@ from services.common.replies import ReplySender
 from services.common.request_state import RequestStore
 from services.common.runtime import run_consumers, run_until_signalled
 from services.workers.dispatch import Dispatcher, new_instance_id
-from services.workers.http_pool import VendorClients
+from services.workers.http_pool import vendor_session
 from services.workers.providers.registry import endpoint_for
 from services.workers.retry import RetryPolicy
 from services.workers.settings import WorkerSettings
@@ -56,12 +56,12 @@ async def run(settings: WorkerSettings, providers: list[str], stop: asyncio.Even
             " (simulated: no API key set)" if endpoint.simulated else "",
         )
     max_conns = settings.worker_max_in_flight * len(providers)
-    clients = VendorClients(max_conns)
+    session = vendor_session(max_conns)
     await producer.start()
     replies = ReplySender(redis)
     dispatcher = Dispatcher(
         instance_id=instance_id,
-        clients=clients,
+        session=session,
         endpoints=endpoints,
         producer=producer,
         replies=replies,
@@ -116,7 +116,7 @@ async def run(settings: WorkerSettings, providers: list[str], stop: asyncio.Even
         for consumer in consumers:
             await consumer.stop()
         await producer.stop()
-        await clients.aclose()
+        await session.close()
         await redis.aclose()
 
 

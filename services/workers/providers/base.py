@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import httpx
+import aiohttp
 
 from contracts.chat import ChatDelta, ChatRequest, ChatResponse
 from contracts.errors import ErrorCode, ErrorInfo
@@ -140,16 +140,18 @@ def body_excerpt(body: bytes) -> str:
 
 
 def classify_transport_error(exc: Exception) -> ErrorInfo:
-    """Classify an exception raised while calling a vendor (httpx's tree, or our own)."""
+    """Classify an exception raised while calling a vendor (aiohttp's tree, or our own)."""
     if isinstance(exc, ProviderError):
         return exc.info
     detail = excerpt(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-    # TimeoutException covers connect timeouts as well: the vendor may never have seen the
-    # request, but from the caller's side it is the vendor that did not answer in time.
-    if isinstance(exc, httpx.TimeoutException):
+    # Timeouts first: aiohttp's ServerTimeoutError is a connection error *and* a timeout.
+    # Connect timeouts count too: the vendor may never have seen the request, but from the
+    # caller's side it is the vendor that did not answer in time.
+    if isinstance(exc, TimeoutError):
         return ErrorInfo(code=ErrorCode.VENDOR_TIMEOUT, message=detail, retryable=True)
-    # NetworkError = ConnectError, ReadError, WriteError, CloseError. RemoteProtocolError is
-    # the vendor hanging up mid-answer; LocalProtocolError would be our bug and stays INTERNAL.
-    if isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
+    # ClientConnectionError = refused, reset, DNS, and the vendor hanging up mid-answer;
+    # ClientPayloadError = a body cut short. Anything else from aiohttp (say, an invalid URL)
+    # is our bug and stays INTERNAL.
+    if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError):
         return ErrorInfo(code=ErrorCode.VENDOR_UNREACHABLE, message=detail, retryable=True)
     return ErrorInfo(code=ErrorCode.INTERNAL, message=detail, retryable=False)

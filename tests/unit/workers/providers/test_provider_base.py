@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import httpx
+import aiohttp
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from contracts.errors import ErrorCode
 from services.workers.providers.base import (
@@ -15,23 +16,23 @@ from services.workers.providers.base import (
 )
 from services.workers.providers.retry_after import MAX_RETRY_AFTER_S, retry_after_seconds
 
-REQUEST = httpx.Request("POST", "https://api.openai.com/v1/chat/completions")
+_CONN = aiohttp.client_reqrep.ConnectionKey("api.openai.com", 443, True, True, None, None, None)
 
 
 @pytest.mark.parametrize(
     ("exc", "code", "retryable"),
     [
-        (httpx.ReadTimeout("timed out", request=REQUEST), ErrorCode.VENDOR_TIMEOUT, True),
-        (httpx.ConnectTimeout("timed out", request=REQUEST), ErrorCode.VENDOR_TIMEOUT, True),
-        (httpx.PoolTimeout("no connection", request=REQUEST), ErrorCode.VENDOR_TIMEOUT, True),
-        (httpx.ConnectError("refused", request=REQUEST), ErrorCode.VENDOR_UNREACHABLE, True),
-        (httpx.ReadError("reset by peer", request=REQUEST), ErrorCode.VENDOR_UNREACHABLE, True),
+        (TimeoutError(), ErrorCode.VENDOR_TIMEOUT, True),
+        (aiohttp.ServerTimeoutError("read timed out"), ErrorCode.VENDOR_TIMEOUT, True),
+        (aiohttp.ConnectionTimeoutError("connect timed out"), ErrorCode.VENDOR_TIMEOUT, True),
         (
-            httpx.RemoteProtocolError("peer closed connection", request=REQUEST),
+            aiohttp.ClientConnectorError(_CONN, OSError(111, "refused")),
             ErrorCode.VENDOR_UNREACHABLE,
             True,
         ),
-        (httpx.LocalProtocolError("bad header", request=REQUEST), ErrorCode.INTERNAL, False),
+        (aiohttp.ServerDisconnectedError(), ErrorCode.VENDOR_UNREACHABLE, True),
+        (aiohttp.ClientPayloadError("body cut short"), ErrorCode.VENDOR_UNREACHABLE, True),
+        (aiohttp.InvalidURL("not a url"), ErrorCode.INTERNAL, False),
         (ValueError("bug"), ErrorCode.INTERNAL, False),
         (VendorProtocolError("truncated"), ErrorCode.VENDOR_BAD_RESPONSE, True),
     ],
@@ -68,5 +69,5 @@ def test_retry_after_forms(headers: dict[str, str], expected: float | None) -> N
     assert retry_after_seconds(headers, now=NOW) == expected
 
 
-def test_retry_after_reads_httpx_headers() -> None:
-    assert retry_after_seconds(httpx.Headers({"Retry-After": "2"})) == 2.0
+def test_retry_after_reads_aiohttp_headers() -> None:
+    assert retry_after_seconds(CIMultiDictProxy(CIMultiDict({"Retry-After": "2"}))) == 2.0
