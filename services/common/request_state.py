@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import redis.asyncio as aioredis
 
@@ -39,16 +40,15 @@ class RequestStore:
         await self._redis.set(_seal_key(request_id), body_key, ex=max(ttl_s, 1))
 
     async def load(self, request_id: str) -> RequestState:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.get(_seal_key(request_id))
-            pipe.exists(_done_key(request_id))
-            body_key, done = await pipe.execute()
-        return RequestState(body_key=body_key, done=bool(done))
+        body_key, done = await self._redis.mget(_seal_key(request_id), _done_key(request_id))
+        # The client is not built with decode_responses, so values are bytes.
+        return RequestState(body_key=cast(bytes | None, body_key), done=done is not None)
 
     async def finish(self, request_id: str, *, keep_body_key: bool = False) -> None:
         """Mark the request done. ``keep_body_key`` leaves the key for a later reader of a
         sealed outcome (async and batch results), whose own TTL then ends it."""
-        async with self._redis.pipeline(transaction=True) as pipe:
+        # No MULTI: if we die between the two, the key just lives out its TTL.
+        async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(_done_key(request_id), b"1", ex=_DONE_TTL_S)
             if not keep_body_key:
                 pipe.delete(_seal_key(request_id))
