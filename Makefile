@@ -50,7 +50,7 @@ test-unit: bootstrap
 lint: bootstrap
 	$(VENV_BIN)/ruff format --check .
 	$(VENV_BIN)/ruff check .
-	$(VENV_BIN)/mypy --explicit-package-bases $(TYPED_PATHS)
+	$(VENV_BIN)/mypy $(TYPED_PATHS)
 
 fmt: bootstrap
 	$(VENV_BIN)/ruff format .

@@ -154,7 +154,7 @@ class Resolution(BaseModel):
     how: RouteReason
 
 
-class UnknownModel(LookupError):  # noqa: N818 - the name the team agreed on
+class UnknownModel(LookupError):
     """No single catalogue model answers to ``name``.
 
     ``suggestions`` holds up to three canonical ids or names the caller may have meant: close

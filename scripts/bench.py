@@ -185,7 +185,9 @@ async def main() -> None:
     print("warming up ...", flush=True)
     await steady(gateway, auth, body(MODEL, stream=False), rate=100, seconds=3)
 
-    print(f"\n== added latency at a steady {args.rate:g} requests/s, {args.steady_seconds:g} s each")
+    print(
+        f"\n== added latency at a steady {args.rate:g} requests/s, {args.steady_seconds:g} s each"
+    )
     header = f"{'':34}{'p50':>9}{'p95':>9}{'p99':>9}   ok/sent"
     print(header)
     for stream in (False, True):

@@ -10,7 +10,6 @@ import httpx
 import pytest
 import typer
 import uvicorn
-from metering_factories import priced_catalogue, usage_event
 
 from contracts._base import now_ms
 from services.metering.api import create_app
@@ -18,6 +17,7 @@ from services.metering.metrics import MeteringMetrics
 from services.metering.recorder import UsageRecorder
 from services.metering.report import usage_command
 from services.metering.store import UsageStore
+from tests.unit.metering.metering_factories import priced_catalogue, usage_event
 
 
 @pytest.fixture

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from metering_factories import model_card, usage_event
-
 from services.metering.pricing import Pricing, price
 from services.metering.rows import stored_cost
+from tests.unit.metering.metering_factories import model_card, usage_event
 
 
 def test_prices_each_kind_of_token_at_its_own_price() -> None:

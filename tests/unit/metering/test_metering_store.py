@@ -4,7 +4,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 from clickhouse_connect.driver.client import Client
-from metering_factories import priced_catalogue, usage_event
 
 from contracts._base import now_ms
 from contracts.usage import UsageEvent
@@ -13,6 +12,7 @@ from services.metering.pricing import price
 from services.metering.recorder import UsageRecorder
 from services.metering.schema import apply_migrations, load_migrations
 from services.metering.store import GroupBy, PricedEvent, SummaryRow, UsageStore
+from tests.unit.metering.metering_factories import priced_catalogue, usage_event
 
 CATALOGUE = priced_catalogue()
 

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from anthropic.types import Message, MessageTokensCount, RawMessageStreamEvent
 from pydantic import TypeAdapter
-from vendorsim_requests import anthropic_messages, anthropic_tools
 
 from services.vendorsim import MESSAGE_OVERHEAD, PROMPT_OVERHEAD, count_text_tokens
+from tests.unit.vendorsim.vendorsim_requests import anthropic_messages, anthropic_tools
 
 PATH = "/v1/messages"
 HEADERS = {"anthropic-version": "2023-06-01", "x-api-key": "anything"}

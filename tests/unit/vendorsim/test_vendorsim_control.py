@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from vendorsim_requests import openai_chat
 
 from services.vendorsim import SimKnobs
+from tests.unit.vendorsim.vendorsim_requests import openai_chat
 
 
 async def test_config_reads_and_changes_knobs(sim: httpx.AsyncClient) -> None:

@@ -6,7 +6,8 @@ import json
 
 import httpx
 import pytest
-from vendorsim_requests import anthropic_messages, openai_chat
+
+from tests.unit.vendorsim.vendorsim_requests import anthropic_messages, openai_chat
 
 OPENAI = "/v1/chat/completions"
 ANTHROPIC = "/v1/messages"

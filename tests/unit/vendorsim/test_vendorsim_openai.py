@@ -10,9 +10,9 @@ import httpx
 import pytest
 from openai.types import Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
-from vendorsim_requests import openai_chat, openai_tools
 
 from services.vendorsim import MESSAGE_OVERHEAD, PROMPT_OVERHEAD, count_text_tokens
+from tests.unit.vendorsim.vendorsim_requests import openai_chat, openai_tools
 
 PATH = "/v1/chat/completions"
 

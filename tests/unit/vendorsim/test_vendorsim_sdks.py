@@ -11,10 +11,15 @@ import anthropic
 import httpx
 import openai
 import pytest
-from vendorsim_requests import WEATHER_SCHEMA, anthropic_tools, openai_chat, openai_tools
 
 from services.vendorsim import count_text_tokens
 from services.vendorsim.server import RunningSim
+from tests.unit.vendorsim.vendorsim_requests import (
+    WEATHER_SCHEMA,
+    anthropic_tools,
+    openai_chat,
+    openai_tools,
+)
 
 
 @pytest.fixture

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from provider_testkit import read_payload
 
 from contracts.errors import ErrorCode
 from services.workers.providers.anthropic import classify_anthropic_error
+from tests.unit.workers.providers.provider_testkit import read_payload
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,6 @@ from anthropic.types.message_create_params import (
     MessageCreateParamsNonStreaming,
     MessageCreateParamsStreaming,
 )
-from provider_testkit import PNG_BASE64, WEATHER_TOOL, shape_problems, weather_conversation
 
 from contracts.chat import (
     ChatRequest,
@@ -31,6 +30,12 @@ from services.workers.providers.anthropic import (
     AnthropicAdapter,
 )
 from services.workers.providers.base import ProviderEndpoint, RequestTranslationError
+from tests.unit.workers.providers.provider_testkit import (
+    PNG_BASE64,
+    WEATHER_TOOL,
+    shape_problems,
+    weather_conversation,
+)
 
 ADAPTER = AnthropicAdapter()
 ENDPOINT = ProviderEndpoint(

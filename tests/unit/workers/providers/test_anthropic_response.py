@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from provider_testkit import decode_stream, read_payload, read_sse
 
 from contracts.chat import ChatDelta, FinishReason, TextPart, ToolCallDelta, ToolCallPart, Usage
 from contracts.errors import ErrorCode
 from services.workers.providers.anthropic import AnthropicAdapter, AnthropicStreamDecoder
 from services.workers.providers.base import VendorProtocolError, VendorStreamError
+from tests.unit.workers.providers.provider_testkit import decode_stream, read_payload, read_sse
 
 ADAPTER = AnthropicAdapter()
 

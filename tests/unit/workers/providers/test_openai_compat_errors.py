@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from provider_testkit import read_payload
 
 from contracts.errors import ErrorCode
 from services.workers.providers.base import MAX_VENDOR_MESSAGE_CHARS
 from services.workers.providers.openai_compat import classify_openai_error
+from tests.unit.workers.providers.provider_testkit import read_payload
 
 
 @pytest.mark.parametrize(

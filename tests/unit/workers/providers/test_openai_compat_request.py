@@ -9,7 +9,6 @@ from openai.types.chat.completion_create_params import (
     CompletionCreateParamsNonStreaming,
     CompletionCreateParamsStreaming,
 )
-from provider_testkit import PNG_DATA_URL, WEATHER_TOOL, shape_problems, weather_conversation
 
 from contracts.chat import (
     ChatRequest,
@@ -30,6 +29,12 @@ from services.workers.providers.openai_compat import (
     MISTRAL_DIALECT,
     OPENAI_DIALECT,
     OpenAICompatAdapter,
+)
+from tests.unit.workers.providers.provider_testkit import (
+    PNG_DATA_URL,
+    WEATHER_TOOL,
+    shape_problems,
+    weather_conversation,
 )
 
 OPENAI = ProviderEndpoint(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from provider_testkit import decode_stream, read_payload, read_sse
 
 from contracts.chat import ChatDelta, FinishReason, ToolCallPart, Usage
 from contracts.errors import ErrorCode
 from services.workers.providers.base import VendorProtocolError, VendorStreamError
 from services.workers.providers.openai_compat import OpenAICompatAdapter, OpenAIStreamDecoder
+from tests.unit.workers.providers.provider_testkit import decode_stream, read_payload, read_sse
 
 ADAPTER = OpenAICompatAdapter()
 

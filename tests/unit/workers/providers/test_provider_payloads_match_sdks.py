@@ -10,8 +10,9 @@ import pytest
 from anthropic.types import Message as AnthropicMessage
 from anthropic.types import RawMessageStreamEvent
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
-from provider_testkit import PAYLOADS, read_payload, read_sse
 from pydantic import TypeAdapter
+
+from tests.unit.workers.providers.provider_testkit import PAYLOADS, read_payload, read_sse
 
 STREAM_EVENT: TypeAdapter[Any] = TypeAdapter(RawMessageStreamEvent)
 
