@@ -74,11 +74,20 @@ def is_alive(record: PidRecord) -> bool:
         return False
     except PermissionError:
         pass  # exists, owned by someone else; the start time below decides
-    if _is_zombie(record.pid):
+    if _is_zombie(record.pid) and not _threads_still_exiting(record.pid):
         return False
     if record.start_ticks is None:
         return True
     return process_start_ticks(record.pid) == record.start_ticks
+
+
+def _threads_still_exiting(pid: int) -> bool:
+    """A multithreaded process's leader turns zombie before its other threads are gone, and
+    its sockets stay open until the last one is: until then it has not really exited."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/task")) > 1
+    except OSError:
+        return False
 
 
 def remove_pid_file(path: Path) -> None:
