@@ -1,0 +1,116 @@
+"""``RequestStore`` against real Redis: the sealing key's life and the done mark."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from contracts.sealing import new_key
+from services.common.request_state import RequestState, RequestStore
+from tests.integration.common.polling import eventually
+
+pytestmark = pytest.mark.integration
+
+_DAY_S = 24 * 3_600
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def store(redis: aioredis.Redis) -> RequestStore:
+    return RequestStore(redis)
+
+
+def new_request_id() -> str:
+    return f"test-req-{uuid.uuid4().hex}"
+
+
+async def test_an_opened_request_holds_its_key_under_a_ttl(
+    store: RequestStore, redis: aioredis.Redis
+) -> None:
+    request_id, key = new_request_id(), new_key()
+    await store.open(request_id, key, ttl_s=300)
+
+    assert await store.load(request_id) == RequestState(body_key=key, done=False)
+    ttl = await redis.ttl(f"sy:seal:{request_id}")
+    assert 0 < ttl <= 300
+    assert await redis.exists(f"sy:done:{request_id}") == 0
+
+
+async def test_a_zero_ttl_still_expires_rather_than_living_forever(
+    store: RequestStore, redis: aioredis.Redis
+) -> None:
+    request_id = new_request_id()
+    await store.open(request_id, new_key(), ttl_s=0)
+    # SET with EX 0 is an error in Redis and no TTL would keep the key forever: one second.
+    assert 0 < await redis.pttl(f"sy:seal:{request_id}") <= 1_000
+
+
+async def test_the_key_expires_unread(store: RequestStore) -> None:
+    request_id = new_request_id()
+    await store.open(request_id, new_key(), ttl_s=1)
+
+    async def expired() -> bool:
+        return (await store.load(request_id)).body_key is None
+
+    await eventually(expired, "the key expires", interval_s=0.1)
+    assert await store.load(request_id) == RequestState(body_key=None, done=False)
+
+
+async def test_finish_marks_the_request_done_and_deletes_its_key(
+    store: RequestStore, redis: aioredis.Redis
+) -> None:
+    request_id = new_request_id()
+    await store.open(request_id, new_key(), ttl_s=300)
+    await store.finish(request_id)
+
+    assert await store.load(request_id) == RequestState(body_key=None, done=True)
+    assert await redis.exists(f"sy:seal:{request_id}") == 0
+    # The done mark outlives any redelivery of the request (topics keep messages a day).
+    assert await redis.ttl(f"sy:done:{request_id}") > _DAY_S
+    # Finishing twice (a redelivered plan) changes nothing.
+    await store.finish(request_id)
+    assert await store.load(request_id) == RequestState(body_key=None, done=True)
+
+
+async def test_finish_can_keep_the_key_for_a_later_reader_of_the_outcome(
+    store: RequestStore, redis: aioredis.Redis
+) -> None:
+    request_id, key = new_request_id(), new_key()
+    await store.open(request_id, key, ttl_s=300)
+    await store.finish(request_id, keep_body_key=True)
+
+    assert await store.load(request_id) == RequestState(body_key=key, done=True)
+    # The key keeps its own TTL: it still ends on its own.
+    assert 0 < await redis.ttl(f"sy:seal:{request_id}") <= 300
+
+
+async def test_discard_forgets_a_request_without_marking_it_done(store: RequestStore) -> None:
+    request_id = new_request_id()
+    await store.open(request_id, new_key(), ttl_s=300)
+    await store.discard(request_id)
+    assert await store.load(request_id) == RequestState(body_key=None, done=False)
+
+
+async def test_an_unknown_request_has_no_key_and_is_not_done(store: RequestStore) -> None:
+    assert await store.load(new_request_id()) == RequestState(body_key=None, done=False)
+
+
+async def test_requests_do_not_share_state(store: RequestStore) -> None:
+    first, second = new_request_id(), new_request_id()
+    first_key, second_key = new_key(), new_key()
+    await store.open(first, first_key, ttl_s=300)
+    await store.open(second, second_key, ttl_s=300)
+    await store.finish(first)
+    assert await store.load(first) == RequestState(body_key=None, done=True)
+    assert await store.load(second) == RequestState(body_key=second_key, done=False)
