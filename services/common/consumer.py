@@ -81,6 +81,9 @@ class ConcurrentConsumer:
         finally:
             if self._tasks:
                 await asyncio.wait(set(self._tasks), timeout=30)
+            # What did not finish in time is abandoned, uncommitted: it will be redelivered.
+            for task in set(self._tasks):
+                task.cancel()
             committer.cancel()
             await self.commit_finished()
 
