@@ -37,7 +37,10 @@ class RequestStore:
         self._redis = redis
 
     async def open(self, request_id: str, body_key: bytes, *, ttl_s: int) -> None:
-        await self._redis.set(_seal_key(request_id), body_key, ex=max(ttl_s, 1))
+        # The raw command: redis-py's ``set()`` inspects its arguments on every call (for
+        # deprecation warnings), which profiled at a sixth of ingress CPU.
+        command = ("SET", _seal_key(request_id), body_key, "EX", max(ttl_s, 1))
+        await self._redis.execute_command(*command)  # type: ignore[no-untyped-call]
 
     async def load(self, request_id: str) -> RequestState:
         body_key, done = await self._redis.mget(_seal_key(request_id), _done_key(request_id))

@@ -31,7 +31,8 @@ from services.workers.providers.base import (
 )
 from services.workers.sse import SSEDecoder
 
-DeltaSink = Callable[[ChatDelta], Awaitable[None]]
+# Receives the deltas of one network read together, so they can travel on in one round trip.
+DeltaSink = Callable[[list[ChatDelta]], Awaitable[None]]
 
 _JSON = {"content-type": "application/json"}
 
@@ -104,7 +105,8 @@ class VendorCall:
                     ttft_ms = _ms_since(started)
                 if delta.usage is not None:
                     usage = delta.usage
-                await sink(delta)
+            if deltas:
+                await sink(deltas)
 
         try:
             async with self.session.post(
@@ -119,13 +121,23 @@ class VendorCall:
                         self.adapter.classify_error(response.status, response.headers, body)
                     )
                 async for chunk in response.content.iter_any():
-                    for event in events.feed(chunk):
-                        await relay(decoder.feed(event.event, event.data))
+                    await relay(
+                        [
+                            d
+                            for event in events.feed(chunk)
+                            for d in decoder.feed(event.event, event.data)
+                        ]
+                    )
                     if decoder.finished:
                         break
                 else:
-                    for event in events.close():
-                        await relay(decoder.feed(event.event, event.data))
+                    await relay(
+                        [
+                            d
+                            for event in events.close()
+                            for d in decoder.feed(event.event, event.data)
+                        ]
+                    )
         except (VendorProtocolError, VendorStreamError) as exc:
             raise CallFailed(exc.info, usage=usage) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:

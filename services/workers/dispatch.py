@@ -172,18 +172,21 @@ class Dispatcher:
                 return await call.complete()
             reply_to = envelope.reply_to
 
-            async def relay(delta: ChatDelta) -> None:
-                chunk = ReplyChunk(
-                    request_id=plan.request_id,
-                    attempt_id=attempt_id,
-                    seq=progress.chunks_sent,
-                    delta=delta,
-                    provider=target.provider,
-                    model=target.canonical_id,
-                    simulated=endpoint.simulated,
-                )
-                await self.replies.send(reply_to, chunk)
-                progress.chunks_sent += 1
+            async def relay(deltas: list[ChatDelta]) -> None:
+                chunks = [
+                    ReplyChunk(
+                        request_id=plan.request_id,
+                        attempt_id=attempt_id,
+                        seq=progress.chunks_sent + i,
+                        delta=delta,
+                        provider=target.provider,
+                        model=target.canonical_id,
+                        simulated=endpoint.simulated,
+                    )
+                    for i, delta in enumerate(deltas)
+                ]
+                await self.replies.send_many(reply_to, chunks)
+                progress.chunks_sent += len(chunks)
 
             return await call.stream(relay)
         finally:
