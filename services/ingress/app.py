@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from contracts.catalogue import default_catalogue
+from services.common.gc_tuning import tune_gc
 from services.ingress.auth import KeyRing
 from services.ingress.errors import install_error_handlers
 from services.ingress.gateway import Gateway
@@ -43,4 +44,5 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
     app.include_router(chat.router)
     app.include_router(models.router)
     app.include_router(health.router)
+    tune_gc()  # here, not in serve(): with several uvicorn workers each process builds its app
     return app

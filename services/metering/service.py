@@ -16,6 +16,7 @@ import uvicorn
 
 from contracts.catalogue import default_catalogue
 from contracts.topics import DLQ, USAGE
+from services.common.gc_tuning import tune_gc
 from services.common.kafka import ensure_topics
 from services.common.ops import configure_logging
 from services.common.runtime import run_until_signalled
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 def serve() -> None:
     settings = MeteringSettings()
     configure_logging(settings.log_level)
+    tune_gc()
     run_until_signalled(lambda stop: run(settings, stop))
 
 

@@ -23,6 +23,7 @@ from contracts.topics import dispatch_topic
 from services.common.consumer import ConcurrentConsumer
 from services.common.delivery import OutcomeDelivery
 from services.common.dlq import dead_letter
+from services.common.gc_tuning import tune_gc
 from services.common.kafka import ensure_topics, make_consumer, make_producer
 from services.common.ops import configure_logging
 from services.common.replies import ReplySender
@@ -95,4 +96,5 @@ async def run(settings: RouterSettings, stop: asyncio.Event) -> None:
 def serve() -> None:
     settings = RouterSettings()
     configure_logging(settings.log_level)
+    tune_gc()
     run_until_signalled(lambda stop: run(settings, stop))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from services.common.gc_tuning import tune_gc
 from services.vendorsim.app import VendorSim, create_app
 from services.vendorsim.knobs import SimKnobs
 
@@ -32,6 +33,7 @@ class _DeliberateDropFilter(logging.Filter):
 
 def serve(host: str = "127.0.0.1", port: int = 8090) -> None:
     _quiet_deliberate_drops()
+    tune_gc()
     uvicorn.Server(_config(create_app(), host=host, port=port)).run()
 
 

@@ -20,6 +20,7 @@ from contracts.topics import Lane, dispatch_topic
 from services.common.consumer import ConcurrentConsumer
 from services.common.delivery import OutcomeDelivery
 from services.common.dlq import dead_letter
+from services.common.gc_tuning import tune_gc
 from services.common.kafka import ensure_topics, make_consumer, make_producer
 from services.common.ops import configure_logging
 from services.common.replies import ReplySender
@@ -123,6 +124,7 @@ async def run(settings: WorkerSettings, providers: list[str], stop: asyncio.Even
 def serve(providers: list[str]) -> None:
     settings = WorkerSettings()
     configure_logging(settings.log_level)
+    tune_gc()
     unknown = sorted(set(providers) - set(topics.PROVIDERS))
     if unknown:
         raise SystemExit(
