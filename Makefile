@@ -62,7 +62,8 @@ check: lint
 # wrk (Debian's package) drives the throughput phase: its C client leaves the two cores to the
 # gateway. Without it (not root, no apt) the bench falls back to a Python client and says so.
 bench: bootstrap
-	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || true
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && { apt-get install -y -qq wrk >/dev/null 2>&1 \
+		|| { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; }; } || true
 	$(SWITCHYARD) up
 	$(VENV_BIN)/python scripts/bench.py
 
