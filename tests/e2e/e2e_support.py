@@ -219,3 +219,28 @@ def assert_unpriced_failure(row: Row, *, request_id: str, error_class: str) -> N
     assert row["status"] == "error", row
     assert row["error_class"] == error_class, row
     assert Decimal(row["cost_usd"]) == 0
+
+
+def single_ok_row(
+    metering: Metering,
+    *,
+    request_id: str,
+    provider: str,
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    cached_tokens: int = 0,
+) -> Row:
+    """The request's only usage row, checked like ``assert_ok_row``."""
+    rows = metering.wait_rows(request_id)
+    assert len(rows) == 1, rows
+    assert_ok_row(
+        rows[0],
+        request_id=request_id,
+        provider=provider,
+        model=model,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cached_tokens=cached_tokens,
+    )
+    return rows[0]

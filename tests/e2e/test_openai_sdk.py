@@ -29,6 +29,7 @@ from tests.e2e.e2e_support import (
     assert_unpriced_failure,
     sim_prompt_tokens,
     sim_tool_call_tokens,
+    single_ok_row,
     unique,
 )
 
@@ -92,19 +93,17 @@ def test_chat_completion_is_answered_counted_and_priced(
     assert usage.completion_tokens == 7
     assert usage.total_tokens == usage.prompt_tokens + 7
 
-    rows = metering.wait_rows(request_id)
-    assert len(rows) == 1, rows
-    assert_ok_row(
-        rows[0],
+    row = single_ok_row(
+        metering,
         request_id=request_id,
         provider=provider,
         model=canonical,
         input_tokens=usage.prompt_tokens,
         output_tokens=usage.completion_tokens,
     )
-    assert rows[0]["requested_model"] == requested
-    assert rows[0]["protocol"] == "openai.chat_completions"
-    assert rows[0]["mode"] == "sync"
+    assert row["requested_model"] == requested
+    assert row["protocol"] == "openai.chat_completions"
+    assert row["mode"] == "sync"
 
 
 @pytest.mark.parametrize(("canonical", "provider"), PROVIDERS)
@@ -142,17 +141,15 @@ def test_streamed_chat_matches_the_plain_answer_and_is_priced(
     assert streamed == _text(plain)
     assert len(streamed.split()) == 12
 
-    rows = metering.wait_rows(request_id)
-    assert len(rows) == 1, rows
-    assert_ok_row(
-        rows[0],
+    row = single_ok_row(
+        metering,
         request_id=request_id,
         provider=provider,
         model=canonical,
         input_tokens=last.usage.prompt_tokens,
         output_tokens=12,
     )
-    assert rows[0]["mode"] == "stream"
+    assert row["mode"] == "stream"
 
 
 # Tools ---------------------------------------------------------------------------------------
@@ -223,11 +220,9 @@ def test_tool_call_round_trip(
 
     for completion in (first, second):
         request_id = _request_id(completion.id)
-        rows = metering.wait_rows(request_id)
-        assert len(rows) == 1, rows
         assert completion.usage is not None
-        assert_ok_row(
-            rows[0],
+        single_ok_row(
+            metering,
             request_id=request_id,
             provider=provider,
             model=canonical,
@@ -286,10 +281,8 @@ def test_streamed_tool_call(
     assert json.loads(arguments) == json.loads(calls[0].function.arguments)
 
     request_id = _request_id(chunks[0].id)
-    rows = metering.wait_rows(request_id)
-    assert len(rows) == 1, rows
-    assert_ok_row(
-        rows[0],
+    single_ok_row(
+        metering,
         request_id=request_id,
         provider=provider,
         model=canonical,
@@ -324,10 +317,8 @@ def test_an_image_part_is_accepted_by_a_vision_model(
     # The image reached the vendor as an image: the simulator counts IMAGE_TOKENS for it.
     assert completion.usage.prompt_tokens == sim_prompt_tokens(text, images=1)
     request_id = _request_id(completion.id)
-    rows = metering.wait_rows(request_id)
-    assert len(rows) == 1, rows
-    assert_ok_row(
-        rows[0],
+    single_ok_row(
+        metering,
         request_id=request_id,
         provider=provider,
         model=canonical,
@@ -356,10 +347,8 @@ def test_cached_prompt_tokens_are_reported_and_billed_at_the_cache_price(
     assert usage.completion_tokens == 5
 
     request_id = _request_id(completion.id)
-    rows = metering.wait_rows(request_id)
-    assert len(rows) == 1, rows
-    assert_ok_row(
-        rows[0],
+    single_ok_row(
+        metering,
         request_id=request_id,
         provider=provider,
         model=canonical,
@@ -530,17 +519,15 @@ def test_unicode_and_hostile_tags_are_stored_verbatim(
     # The prompt reached the vendor unchanged: the count covers every emoji and script.
     assert completion.usage.prompt_tokens == sim_prompt_tokens(prompt)
     request_id = _request_id(completion.id)
-    rows = metering.wait_rows(request_id)
-    assert len(rows) == 1, rows
-    assert rows[0]["tags"] == tags
-    assert_ok_row(
-        rows[0],
+    row = single_ok_row(
+        metering,
         request_id=request_id,
         provider="openai",
         model=GPT,
         input_tokens=completion.usage.prompt_tokens,
         output_tokens=3,
     )
+    assert row["tags"] == tags
 
     # The table is still there and still takes rows.
     after = client.chat.completions.create(
