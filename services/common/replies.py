@@ -23,8 +23,9 @@ from contracts.replies import REPLY_ADAPTER, ReplyChunk, ReplyFinal
 log = logging.getLogger(__name__)
 
 _FIELD = b"r"
-# Bounded so that an inbox nobody reads (its ingress died) cannot grow without end.
-_INBOX_MAXLEN = 200_000
+# The reader trims what it has read; this bound only matters for an inbox nobody reads any more
+# (its ingress died), which must not grow without end before its TTL removes it.
+_INBOX_MAXLEN = 20_000
 _INBOX_TTL_S = 3_600
 
 
@@ -138,6 +139,13 @@ class ReplyInbox:
                 for entry_id, fields in entries:
                     last_id = entry_id
                     self._deliver(fields.get(_FIELD))
+            if answer:
+                # Read replies are never read again: drop them now rather than keep every
+                # response body in Redis until MAXLEN pushes it out.
+                with contextlib.suppress(Exception):
+                    await self._redis.execute_command(  # type: ignore[no-untyped-call]
+                        "XTRIM", self.key, "MINID", last_id
+                    )
             if answer and loop.time() - touched > 60:
                 # The inbox outlives this process by at most the TTL.
                 touched = loop.time()

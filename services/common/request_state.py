@@ -10,12 +10,16 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import cast
 
 import redis.asyncio as aioredis
 
-_DONE_TTL_S = 2 * 24 * 3_600  # longer than any topic's retention of an unfinished request
+# A done mark must outlive every redelivery of its request that could still be served. Past
+# the deadline a redelivered plan is refused anyway, so the mark lives until the deadline plus
+# this margin, and Redis holds marks for the requests of the last minutes, not of days.
+DONE_MARGIN_S = 600
 
 
 def _seal_key(request_id: str) -> str:
@@ -47,12 +51,15 @@ class RequestStore:
         # The client is not built with decode_responses, so values are bytes.
         return RequestState(body_key=cast(bytes | None, body_key), done=done is not None)
 
-    async def finish(self, request_id: str, *, keep_body_key: bool = False) -> None:
+    async def finish(
+        self, request_id: str, *, deadline_ms: int, keep_body_key: bool = False
+    ) -> None:
         """Mark the request done. ``keep_body_key`` leaves the key for a later reader of a
         sealed outcome (async and batch results), whose own TTL then ends it."""
+        ttl_s = max(deadline_ms - time.time_ns() // 1_000_000, 0) // 1000 + DONE_MARGIN_S
         # No MULTI: if we die between the two, the key just lives out its TTL.
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.set(_done_key(request_id), b"1", ex=_DONE_TTL_S)
+            pipe.set(_done_key(request_id), b"1", ex=ttl_s)
             if not keep_body_key:
                 pipe.delete(_seal_key(request_id))
             await pipe.execute()

@@ -101,7 +101,9 @@ class Dispatcher:
         ]
         await asyncio.gather(*deliveries)
         await self.requests.finish(
-            plan.request_id, keep_body_key=envelope.mode in (Mode.ASYNC, Mode.BATCH)
+            plan.request_id,
+            deadline_ms=envelope.deadline_ms,
+            keep_body_key=envelope.mode in (Mode.ASYNC, Mode.BATCH),
         )
 
     async def _serve(
@@ -270,7 +272,7 @@ class Dispatcher:
 
     async def _give_up(self, plan: DispatchPlan, code: ErrorCode, message: str) -> None:
         await self.delivery.deliver_error(plan.envelope, ErrorInfo(code=code, message=message))
-        await self.requests.finish(plan.request_id)
+        await self.requests.finish(plan.request_id, deadline_ms=plan.envelope.deadline_ms)
 
 
 def new_instance_id() -> str:

@@ -150,3 +150,20 @@ async def test_replies_for_unknown_requests_and_unreadable_entries_are_skipped(
         assert known.queue.empty()
         assert inbox.healthy
     assert inbox.waiting == 0
+
+
+async def test_read_replies_are_trimmed_from_the_inbox(
+    inbox: ReplyInbox, redis: aioredis.Redis
+) -> None:
+    sender = ReplySender(redis)
+    async with inbox.subscribe("req-trim") as waiting:
+        for seq in range(50):
+            await sender.send(inbox.key, chunk("req-trim", seq))
+        await sender.send(inbox.key, final("req-trim"))
+        assert len(await collect(waiting)) == 51
+
+    async def trimmed() -> bool:
+        # MINID keeps the last entry read; everything before it is gone.
+        return int(await redis.xlen(inbox.key)) <= 1
+
+    await eventually(trimmed, "the reader trims what it read")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -9,12 +10,15 @@ import pytest
 import redis.asyncio as aioredis
 
 from contracts.sealing import new_key
-from services.common.request_state import RequestState, RequestStore
+from services.common.request_state import DONE_MARGIN_S, RequestState, RequestStore
 from tests.integration.common.polling import eventually
 
 pytestmark = pytest.mark.integration
 
-_DAY_S = 24 * 3_600
+
+def _in_ms(seconds: int) -> int:
+    """An epoch-millisecond deadline ``seconds`` from now."""
+    return time.time_ns() // 1_000_000 + seconds * 1000
 
 
 @pytest.fixture
@@ -72,15 +76,26 @@ async def test_finish_marks_the_request_done_and_deletes_its_key(
 ) -> None:
     request_id = new_request_id()
     await store.open(request_id, new_key(), ttl_s=300)
-    await store.finish(request_id)
+    await store.finish(request_id, deadline_ms=_in_ms(300))
 
     assert await store.load(request_id) == RequestState(body_key=None, done=True)
     assert await redis.exists(f"sy:seal:{request_id}") == 0
-    # The done mark outlives any redelivery of the request (topics keep messages a day).
-    assert await redis.ttl(f"sy:done:{request_id}") > _DAY_S
+    # The done mark outlives any redelivery that could still be served: until the deadline,
+    # plus a margin (a redelivery after the deadline is refused anyway).
+    assert (
+        300 + DONE_MARGIN_S - 5 <= await redis.ttl(f"sy:done:{request_id}") <= 300 + DONE_MARGIN_S
+    )
     # Finishing twice (a redelivered plan) changes nothing.
-    await store.finish(request_id)
+    await store.finish(request_id, deadline_ms=_in_ms(300))
     assert await store.load(request_id) == RequestState(body_key=None, done=True)
+
+
+async def test_a_request_finished_past_its_deadline_keeps_its_mark_for_the_margin(
+    store: RequestStore, redis: aioredis.Redis
+) -> None:
+    request_id = new_request_id()
+    await store.finish(request_id, deadline_ms=_in_ms(-60))
+    assert 0 < await redis.ttl(f"sy:done:{request_id}") <= DONE_MARGIN_S
 
 
 async def test_finish_can_keep_the_key_for_a_later_reader_of_the_outcome(
@@ -88,7 +103,7 @@ async def test_finish_can_keep_the_key_for_a_later_reader_of_the_outcome(
 ) -> None:
     request_id, key = new_request_id(), new_key()
     await store.open(request_id, key, ttl_s=300)
-    await store.finish(request_id, keep_body_key=True)
+    await store.finish(request_id, deadline_ms=_in_ms(300), keep_body_key=True)
 
     assert await store.load(request_id) == RequestState(body_key=key, done=True)
     # The key keeps its own TTL: it still ends on its own.
@@ -111,6 +126,6 @@ async def test_requests_do_not_share_state(store: RequestStore) -> None:
     first_key, second_key = new_key(), new_key()
     await store.open(first, first_key, ttl_s=300)
     await store.open(second, second_key, ttl_s=300)
-    await store.finish(first)
+    await store.finish(first, deadline_ms=_in_ms(300))
     assert await store.load(first) == RequestState(body_key=None, done=True)
     assert await store.load(second) == RequestState(body_key=second_key, done=False)
