@@ -43,7 +43,9 @@ async def run(settings: WorkerSettings, providers: list[str], stop: asyncio.Even
     await ensure_topics(settings.kafka_bootstrap, topics.all_topics())
     instance_id = new_instance_id()
     client_id = f"sy-worker-{os.getpid()}"
-    producer = make_producer(settings.kafka_bootstrap, client_id=client_id)
+    # This producer carries usage events and async outcomes, which nobody waits on: a short
+    # linger batches them (the caller's reply goes through Redis first and is not delayed).
+    producer = make_producer(settings.kafka_bootstrap, client_id=client_id, linger_ms=5)
     redis = aioredis.Redis.from_url(settings.redis_url, max_connections=256)
     endpoints = {
         provider: endpoint_for(provider, os.environ, settings.vendorsim_url)
