@@ -39,15 +39,6 @@ def final(request_id: str) -> ReplyFinal:
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-@pytest.fixture
 async def inbox_redis(redis_url: str) -> AsyncIterator[tuple[aioredis.Redis, str]]:
     """The inbox's own client, its connections named so ``CLIENT LIST`` can count them."""
     name = f"test-inbox-{uuid.uuid4().hex[:12]}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -19,15 +18,6 @@ pytestmark = pytest.mark.integration
 def _in_ms(seconds: int) -> int:
     """An epoch-millisecond deadline ``seconds`` from now."""
     return time.time_ns() // 1_000_000 + seconds * 1000
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture

@@ -9,13 +9,12 @@ request id.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from contracts import topics
 from contracts.catalogue import default_catalogue
 from contracts.envelope import RequestEnvelope
 from contracts.errors import ErrorCode
@@ -23,7 +22,7 @@ from contracts.plan import DispatchPlan, RouteReason, Target
 from contracts.replies import OutcomeStatus, ReplyFinal
 from contracts.topics import TopicSpec
 from services.common.delivery import OutcomeDelivery
-from services.common.kafka import ensure_topics, make_producer
+from services.common.kafka import ensure_topics
 from services.common.replies import ReplySender
 from services.router.planning import CataloguePlanner
 from services.router.service import Router
@@ -33,26 +32,6 @@ from tests.integration.common.topic_reading import records_with_key
 pytestmark = pytest.mark.integration
 
 GPT_4O_MINI = Target(provider="openai", model="gpt-4o-mini", canonical_id="openai/gpt-4o-mini")
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-@pytest.fixture
-async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    await ensure_topics(kafka_bootstrap, topics.all_topics())
-    client = make_producer(kafka_bootstrap, client_id="test-router")
-    await client.start()
-    try:
-        yield client
-    finally:
-        await client.stop()
 
 
 @pytest.fixture

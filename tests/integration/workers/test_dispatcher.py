@@ -25,7 +25,6 @@ from contracts.plan import DispatchPlan, RouteReason, Target
 from contracts.replies import OutcomeStatus, ReplyChunk, ReplyFinal
 from contracts.usage import UsageEvent
 from services.common.delivery import OutcomeDelivery
-from services.common.kafka import ensure_topics, make_producer
 from services.common.replies import ReplySender
 from services.common.request_state import RequestState, RequestStore
 from services.vendorsim.conversation import Conversation, Turn
@@ -84,26 +83,6 @@ def sim() -> Iterator[RunningSim]:
     )
     with serve_in_background(knobs) as running:
         yield running
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-@pytest.fixture
-async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    await ensure_topics(kafka_bootstrap, topics.all_topics())
-    client = make_producer(kafka_bootstrap, client_id="test-dispatcher")
-    await client.start()
-    try:
-        yield client
-    finally:
-        await client.stop()
 
 
 @pytest.fixture
