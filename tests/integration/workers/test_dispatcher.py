@@ -166,6 +166,26 @@ async def usage_events(kafka_bootstrap: str, request_id: str) -> list[UsageEvent
     return [UsageEvent.model_validate_json(record.value) for record in records]
 
 
+async def assert_refused_without_a_vendor_call(
+    request: SealedRequest,
+    code: ErrorCode,
+    *,
+    redis: aioredis.Redis,
+    kafka_bootstrap: str,
+    store: RequestStore,
+    sim_stats: SimStats,
+) -> None:
+    """The caller got an error with ``code``; nothing was billed, the vendor never called."""
+    [final] = await replies_on(redis, request.envelope.reply_to or "")
+    assert isinstance(final, ReplyFinal)
+    assert final.status is OutcomeStatus.ERROR
+    assert final.error is not None
+    assert final.error.code is code
+    assert await usage_events(kafka_bootstrap, request.request_id) == []
+    assert await store.load(request.request_id) == RequestState(body_key=None, done=True)
+    assert await sim_stats() == {"chat": 0}
+
+
 async def test_a_sync_request_is_answered_metered_and_marked_done_once(
     make_dispatcher: MakeDispatcher,
     store: RequestStore,
@@ -364,14 +384,14 @@ async def test_a_request_past_its_deadline_is_answered_with_an_error_without_a_v
 
     await make_dispatcher(FAST_RETRIES).handle(await opened(store, request))
 
-    [final] = await replies_on(redis, request.envelope.reply_to or "")
-    assert isinstance(final, ReplyFinal)
-    assert final.status is OutcomeStatus.ERROR
-    assert final.error is not None
-    assert final.error.code is ErrorCode.DEADLINE_EXCEEDED
-    assert await usage_events(kafka_bootstrap, request.request_id) == []
-    assert await store.load(request.request_id) == RequestState(body_key=None, done=True)
-    assert await sim_stats() == {"chat": 0}
+    await assert_refused_without_a_vendor_call(
+        request,
+        ErrorCode.DEADLINE_EXCEEDED,
+        redis=redis,
+        kafka_bootstrap=kafka_bootstrap,
+        store=store,
+        sim_stats=sim_stats,
+    )
 
 
 async def test_a_request_whose_key_is_gone_is_answered_with_an_error_without_a_vendor_call(
@@ -386,14 +406,14 @@ async def test_a_request_whose_key_is_gone_is_answered_with_an_error_without_a_v
     # Never opened: as if the key's TTL ran out while the plan waited in Kafka.
     await make_dispatcher(FAST_RETRIES).handle(plan_for(request))
 
-    [final] = await replies_on(redis, request.envelope.reply_to or "")
-    assert isinstance(final, ReplyFinal)
-    assert final.status is OutcomeStatus.ERROR
-    assert final.error is not None
-    assert final.error.code is ErrorCode.INTERNAL
-    assert await usage_events(kafka_bootstrap, request.request_id) == []
-    assert await store.load(request.request_id) == RequestState(body_key=None, done=True)
-    assert await sim_stats() == {"chat": 0}
+    await assert_refused_without_a_vendor_call(
+        request,
+        ErrorCode.INTERNAL,
+        redis=redis,
+        kafka_bootstrap=kafka_bootstrap,
+        store=store,
+        sim_stats=sim_stats,
+    )
 
 
 async def test_a_stream_that_breaks_after_its_first_token_ends_in_an_error_not_a_retry(
