@@ -21,6 +21,7 @@ class ErrorCode(StrEnum):
     PAYLOAD_TOO_LARGE = "payload_too_large"
     CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
     RATE_LIMITED = "rate_limited"
+    CANCELLED = "cancelled"  # the caller went away (closed its stream) before the answer ended
     # the vendor's fault
     VENDOR_RATE_LIMITED = "vendor_rate_limited"
     VENDOR_OVERLOADED = "vendor_overloaded"
@@ -52,6 +53,8 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.MODEL_NOT_FOUND: 404,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,
+    # nginx's "client closed request": nobody reads it, but logs and usage rows say what happened.
+    ErrorCode.CANCELLED: 499,
     ErrorCode.VENDOR_RATE_LIMITED: 429,
     ErrorCode.VENDOR_ERROR: 502,
     ErrorCode.VENDOR_BAD_RESPONSE: 502,

@@ -3,6 +3,8 @@
 - ``sy:seal:<request_id>``: the request's body key (see contracts.sealing). Written by ingress,
   read by the worker, deleted when the request ends; its TTL bounds how long a forgotten request
   stays readable.
+- ``sy:cancel:<request_id>``: set by ingress when a streaming caller goes away; the worker
+  looks now and then, and stops the vendor call rather than pay for an answer nobody reads.
 - ``sy:done:<request_id>``: set once a request's outcome was delivered and its usage recorded.
   A message redelivered after a crash finds it and is skipped: the vendor is not called twice and
   the caller is not charged twice.
@@ -28,6 +30,10 @@ def _seal_key(request_id: str) -> str:
 
 def _done_key(request_id: str) -> str:
     return f"sy:done:{request_id}"
+
+
+def _cancel_key(request_id: str) -> str:
+    return f"sy:cancel:{request_id}"
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,12 @@ class RequestStore:
             if not keep_body_key:
                 pipe.delete(_seal_key(request_id))
             await pipe.execute()
+
+    async def cancel(self, request_id: str, *, ttl_s: int) -> None:
+        await self._redis.set(_cancel_key(request_id), b"1", ex=max(ttl_s, 1))
+
+    async def cancelled(self, request_id: str) -> bool:
+        return bool(await self._redis.exists(_cancel_key(request_id)))
 
     async def discard(self, request_id: str) -> None:
         """Forget a request that never made it into Kafka."""

@@ -6,6 +6,7 @@ inbox that all waiting requests share.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ class Gateway:
         self.redis = aioredis.Redis.from_url(redis_url, max_connections=256)
         self.inbox = ReplyInbox(self.redis)
         self._requests = RequestStore(self.redis)
+        self._background: set[asyncio.Task[None]] = set()
         self.kafka_ready = False
 
     async def start(self) -> None:
@@ -120,3 +122,17 @@ class Gateway:
                 )
             ) from exc
         return request_id, subscription
+
+    def abandon(self, request_id: str) -> None:
+        """The caller went away mid-stream: ask the worker to stop the vendor call. Fire and
+        forget, since it runs while the caller's task is being cancelled (an await there would
+        be cancelled too)."""
+        task = asyncio.create_task(self._abandon(request_id))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _abandon(self, request_id: str) -> None:
+        try:
+            await self._requests.cancel(request_id, ttl_s=_KEY_GRACE_S)
+        except (aioredis.RedisError, OSError):
+            log.warning("could not cancel abandoned request %s", request_id)

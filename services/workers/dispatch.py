@@ -48,6 +48,15 @@ VENDOR_SECONDS = Histogram(
 SKIPPED = Counter("sy_worker_redelivered_skipped_total", "Plans already done, skipped")
 
 
+# How often a streaming call looks whether its caller went away: often enough to stop paying
+# for tokens nobody reads within a second, rarely enough to cost one Redis read per half second.
+_CANCEL_CHECK_S = 0.5
+
+
+class CallerGone(Exception):
+    """The streaming caller closed its connection; the vendor call is abandoned."""
+
+
 @dataclass
 class _Progress:
     """What happened so far to one request, across its attempts."""
@@ -55,6 +64,7 @@ class _Progress:
     attempt: int = 0
     chunks_sent: int = 0
     events: list[UsageEvent] = field(default_factory=list)
+    cancel_checked_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,6 +135,10 @@ class Dispatcher:
                 attempt_id = f"{self.instance_id}:{progress.attempt}"
                 try:
                     result = await self._attempt(plan, target, endpoint, chat, progress, attempt_id)
+                except CallerGone:
+                    gone = ErrorInfo(code=ErrorCode.CANCELLED, message="the caller went away")
+                    self._record(plan, target, endpoint, progress, picked_up_ms, gone, None)
+                    return self._final(plan, target, endpoint, attempt_id, error=gone)
                 except CallFailed as failed:
                     self._record(plan, target, endpoint, progress, picked_up_ms, failed.info, None)
                     last_error = failed.info
@@ -175,6 +189,7 @@ class Dispatcher:
             reply_to = envelope.reply_to
 
             async def relay(deltas: list[ChatDelta]) -> None:
+                await self._raise_if_caller_gone(plan.request_id, progress)
                 chunks = [
                     ReplyChunk(
                         request_id=plan.request_id,
@@ -193,6 +208,14 @@ class Dispatcher:
             return await call.stream(relay)
         finally:
             VENDOR_SECONDS.labels(target.provider).observe(time.monotonic() - started)
+
+    async def _raise_if_caller_gone(self, request_id: str, progress: _Progress) -> None:
+        now = time.monotonic()
+        if now - progress.cancel_checked_at < _CANCEL_CHECK_S:
+            return
+        progress.cancel_checked_at = now
+        if await self.requests.cancelled(request_id):
+            raise CallerGone
 
     def _record(
         self,

@@ -410,6 +410,28 @@ def test_a_vendor_that_keeps_failing_gives_a_502_and_costs_nothing(
         assert_unpriced_failure(row, request_id=request_id, error_class="vendor_error")
 
 
+def test_a_stream_the_caller_closes_stops_the_vendor_call_and_costs_nothing(
+    client: openai.OpenAI, metering: Metering
+) -> None:
+    # About six seconds of answer (600 tokens, 10 ms apart) if nobody stopped it.
+    prompt = f"{unique('Talk for a while')} [sim:tokens=600] [sim:itl=10]"
+    stream = client.chat.completions.create(
+        model=GPT, messages=[{"role": "user", "content": prompt}], stream=True
+    )
+    seen = ""
+    for chunk in stream:
+        seen += (chunk.choices[0].delta.content or "") if chunk.choices else ""
+        if seen.strip():
+            break  # the caller has what it wanted and hangs up
+    stream.close()
+    request_id = _request_id(chunk.id)
+
+    # The worker notices within a second and stops: the attempt is recorded, uncharged.
+    [row] = metering.wait_rows(request_id)
+    assert_unpriced_failure(row, request_id=request_id, error_class="cancelled")
+    assert row["mode"] == "stream"
+
+
 # The caller's mistakes -----------------------------------------------------------------------
 
 

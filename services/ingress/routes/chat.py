@@ -120,11 +120,15 @@ async def create_chat_completion(
     events = _relay(first, subscription, renderer, deadline)
 
     async def stream() -> AsyncIterator[bytes]:
+        finished = False
         try:
             async for event in events:
                 yield event
+            finished = True
         finally:
             gateway.inbox.unregister(request_id)
+            if not finished:  # the caller closed the connection mid-answer
+                gateway.abandon(request_id)
 
     return StreamingResponse(
         stream(),

@@ -9,6 +9,7 @@ its ``/_sim/stats`` counters.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
@@ -36,6 +37,7 @@ from services.workers.dispatch import Dispatcher
 from services.workers.http_pool import vendor_session
 from services.workers.providers.registry import endpoint_for
 from services.workers.retry import RetryPolicy
+from tests.integration.common.polling import eventually
 from tests.integration.common.sealed_requests import SealedRequest, replies_on, sealed_request
 from tests.integration.common.topic_reading import records_with_key
 
@@ -448,4 +450,39 @@ async def test_a_stream_that_breaks_after_its_first_token_ends_in_an_error_not_a
     [event] = await usage_events(kafka_bootstrap, request.request_id)
     assert (event.status, event.error_class) == (OutcomeStatus.ERROR, final.error.code)
     assert await sim_stats() == {"chat": 1, "200": 1}
+    assert await store.load(request.request_id) == RequestState(body_key=None, done=True)
+
+
+async def test_a_stream_whose_caller_went_away_stops_the_vendor_call(
+    make_dispatcher: MakeDispatcher,
+    store: RequestStore,
+    redis: aioredis.Redis,
+    kafka_bootstrap: str,
+    sim_stats: SimStats,
+) -> None:
+    # 400 tokens, 10 ms apart: about four seconds of answer if nobody stops it.
+    request = sealed_request(
+        prompt=unique_prompt("[sim:tokens=400] [sim:itl=10]"), mode=Mode.STREAM
+    )
+    reply_to = request.envelope.reply_to or ""
+    handling = asyncio.create_task(
+        make_dispatcher(FAST_RETRIES).handle(await opened(store, request))
+    )
+
+    async def streaming() -> bool:
+        return any(isinstance(reply, ReplyChunk) for reply in await replies_on(redis, reply_to))
+
+    await eventually(streaming, "the first chunks reach the caller")
+    await store.cancel(request.request_id, ttl_s=60)  # what ingress does when the caller leaves
+    await asyncio.wait_for(handling, timeout=30)
+
+    *chunks, final = await replies_on(redis, reply_to)
+    assert 0 < len(chunks) < 400  # stopped part-way, not run to its end
+    assert isinstance(final, ReplyFinal)
+    assert final.error is not None
+    assert final.error.code is ErrorCode.CANCELLED
+    [event] = await usage_events(kafka_bootstrap, request.request_id)
+    assert (event.status, event.error_class) == (OutcomeStatus.ERROR, ErrorCode.CANCELLED)
+    # The simulator counts the answers it finished: this one was cut off by the worker.
+    assert await sim_stats() == {"chat": 0}
     assert await store.load(request.request_id) == RequestState(body_key=None, done=True)
