@@ -169,6 +169,7 @@ async def main() -> None:
     parser.add_argument("--steady-seconds", type=float, default=20.0)
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--throughput-seconds", type=int, default=20)
+    parser.add_argument("--warmup-seconds", type=float, default=10.0)
     args = parser.parse_args()
 
     layout = StackLayout.from_env()
@@ -182,8 +183,12 @@ async def main() -> None:
         reset = await client.post(f"{sim_root}/_sim/config", json={"ttft_ms": 0, "itl_ms": 0})
         reset.raise_for_status()
 
-    print("warming up ...", flush=True)
-    await steady(gateway, auth, body(MODEL, stream=False), rate=100, seconds=3)
+    # A freshly started stack runs cold (Kafka's JIT, connection pools, chDB's first merges):
+    # ten seconds of real load first, so the figures describe the stack, not its start-up.
+    print(f"warming up ({args.warmup_seconds:g} s of load) ...", flush=True)
+    await closed_loop(
+        gateway, auth, body(MODEL, stream=False), clients=50, seconds=args.warmup_seconds
+    )
 
     print(
         f"\n== added latency at a steady {args.rate:g} requests/s, {args.steady_seconds:g} s each"
