@@ -34,6 +34,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, field_serializer, model_validator
 
+from contracts.errors import ErrorCode, ErrorInfo
 from contracts.plan import RouteReason
 from contracts.topics import PROVIDERS
 
@@ -171,6 +172,17 @@ class UnknownModel(LookupError):
         if self.suggestions:
             message += f" (did you mean {', '.join(self.suggestions)}?)"
         super().__init__(message)
+        self.ambiguous = ambiguous
+
+    def error_info(self) -> ErrorInfo:
+        """The error the caller sees, worded like OpenAI's 404 for an unknown model."""
+        if self.ambiguous:
+            message = f"The model '{self.name}' is served by several providers; name one."
+        else:
+            message = f"The model '{self.name}' does not exist."
+        if self.suggestions:
+            message += f" Did you mean: {', '.join(self.suggestions)}?"
+        return ErrorInfo(code=ErrorCode.MODEL_NOT_FOUND, message=message, param="model")
 
 
 class _CatalogueDocument(BaseModel):

@@ -12,7 +12,7 @@ from typing import Protocol
 from contracts._base import now_ms
 from contracts.catalogue import Catalogue, UnknownModel
 from contracts.envelope import RequestEnvelope
-from contracts.errors import ErrorCode, ErrorInfo
+from contracts.errors import ErrorInfo
 from contracts.plan import DispatchPlan, Target
 
 
@@ -36,14 +36,7 @@ class CataloguePlanner:
         try:
             resolution = self._catalogue.resolve(envelope.requested_model)
         except UnknownModel as exc:
-            hint = f" Did you mean: {', '.join(exc.suggestions)}?" if exc.suggestions else ""
-            raise PlanRefused(
-                ErrorInfo(
-                    code=ErrorCode.MODEL_NOT_FOUND,
-                    message=f"The model '{envelope.requested_model}' does not exist.{hint}",
-                    param="model",
-                )
-            ) from exc
+            raise PlanRefused(exc.error_info()) from exc
         card = resolution.card
         return DispatchPlan(
             request_id=envelope.request_id,

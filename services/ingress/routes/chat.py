@@ -59,14 +59,7 @@ async def create_chat_completion(
     try:
         catalogue.resolve(parsed.model)  # fail fast; the router resolves for real
     except UnknownModel as exc:
-        hint = f" Did you mean: {', '.join(exc.suggestions)}?" if exc.suggestions else ""
-        raise ApiError(
-            ErrorInfo(
-                code=ErrorCode.MODEL_NOT_FOUND,
-                message=f"The model '{parsed.model}' does not exist.{hint}",
-                param="model",
-            )
-        ) from exc
+        raise ApiError(exc.error_info()) from exc
 
     mode = Mode.STREAM if parsed.stream else Mode.SYNC
     submission = Submission(

@@ -7,7 +7,6 @@ from typing import Any
 from fastapi import APIRouter
 
 from contracts.catalogue import ModelCard, UnknownModel
-from contracts.errors import ErrorCode, ErrorInfo
 from services.ingress.deps import CatalogueDep, PrincipalDep
 from services.ingress.errors import ApiError
 
@@ -37,11 +36,5 @@ async def retrieve_model(model_id: str, catalogue: CatalogueDep, _: PrincipalDep
     try:
         card = catalogue.resolve(model_id).card
     except UnknownModel as exc:
-        raise ApiError(
-            ErrorInfo(
-                code=ErrorCode.MODEL_NOT_FOUND,
-                message=f"The model '{model_id}' does not exist.",
-                param="model",
-            )
-        ) from exc
+        raise ApiError(exc.error_info()) from exc
     return _model_object(card)

@@ -17,6 +17,7 @@ from contracts.catalogue import (
     UnknownModel,
     default_catalogue,
 )
+from contracts.errors import ErrorCode
 from contracts.plan import RouteReason
 from contracts.topics import PROVIDERS
 from scripts.build_catalogue import DEFAULT_SOURCE, build_cards, main, per_million
@@ -457,3 +458,15 @@ def test_script_output_is_deterministic() -> None:
     backward = build_cards(dict(reversed(list(rows.items()))))
     assert forward == backward
     assert [c.canonical_id for c in forward] == sorted(c.canonical_id for c in forward)
+
+
+def test_unknown_model_becomes_the_callers_404_with_suggestions() -> None:
+    info = UnknownModel("gpt-4o-minu", ["gpt-4o-mini"]).error_info()
+    assert (info.code, info.param, info.code.http_status) == (
+        ErrorCode.MODEL_NOT_FOUND,
+        "model",
+        404,
+    )
+    assert info.message == "The model 'gpt-4o-minu' does not exist. Did you mean: gpt-4o-mini?"
+    ambiguous = UnknownModel("m", ["a/m", "b/m"], ambiguous=True).error_info()
+    assert ambiguous.message.startswith("The model 'm' is served by several providers")
