@@ -86,29 +86,30 @@ async def create_chat_completion(
         raise
     completion_id = f"chatcmpl-{request_id}"
     created = int(time.time())
-    if isinstance(first, ReplyFinal):
+    if isinstance(first, ReplyFinal) and (mode is Mode.SYNC or first.status is OutcomeStatus.ERROR):
+        # Answered in one piece: a sync reply, or a stream that failed before its first token
+        # (a proper HTTP error then, not an SSE stream with an error in it).
         gateway.inbox.unregister(request_id)
         CHAT_SECONDS.labels(mode.value).observe(time.monotonic() - started)
         CHAT_REQUESTS.labels(mode.value, first.status.value).inc()
         headers = _reply_headers(request_id, first)
-        if first.status is OutcomeStatus.ERROR or (first.response is None and mode is Mode.SYNC):
+        if first.status is OutcomeStatus.ERROR or first.response is None:
             return error_response(first.error or _no_answer(), headers)
-        if mode is Mode.SYNC:
-            assert first.response is not None
-            body = render_completion(
-                first.response,
-                completion_id=completion_id,
-                model=first.model or parsed.model,
-                created=created,
-                simulated=first.simulated,
-            )
-            return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+        body = render_completion(
+            first.response,
+            completion_id=completion_id,
+            model=first.model or parsed.model,
+            created=created,
+            simulated=first.simulated,
+        )
+        return Response(orjson.dumps(body), media_type="application/json", headers=headers)
     CHAT_SECONDS.labels(mode.value).observe(time.monotonic() - started)
     renderer = ChunkRenderer(
         completion_id=completion_id,
         model=first.model or parsed.model,
         created=created,
         include_usage=parsed.include_usage,
+        simulated=first.simulated,
     )
     events = _relay(first, subscription, renderer, deadline)
 
