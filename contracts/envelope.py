@@ -57,7 +57,3 @@ class RequestEnvelope(WireModel):
     tags: dict[str, str] = Field(default_factory=dict)
     batch_id: str | None = None
     custom_id: str | None = None
-
-    @property
-    def wants_chunks(self) -> bool:
-        return self.mode is Mode.STREAM

@@ -7,6 +7,7 @@ inbox that all waiting requests share.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -113,6 +114,9 @@ class Gateway:
             )
         except (KafkaError, aioredis.RedisError, OSError) as exc:
             self.inbox.unregister(request_id)
+            # The key of a request that never reached Kafka would only wait out its TTL.
+            with contextlib.suppress(aioredis.RedisError, OSError):
+                await self._requests.discard(request_id)
             log.warning("could not publish request %s: %s", request_id, exc)
             raise PublishFailed(
                 ErrorInfo(

@@ -34,8 +34,6 @@ from services.workers.sse import SSEDecoder
 # Receives the deltas of one network read together, so they can travel on in one round trip.
 DeltaSink = Callable[[list[ChatDelta]], Awaitable[None]]
 
-_JSON = {"content-type": "application/json"}
-
 
 class CallFailed(Exception):
     def __init__(self, info: ErrorInfo, *, usage: Usage | None = None) -> None:
@@ -74,7 +72,7 @@ class VendorCall:
             async with self.session.post(
                 request.url,
                 data=orjson.dumps(request.json),
-                headers={**_JSON, **request.headers},
+                headers=request.headers,  # the adapter sets content-type and auth
                 timeout=self.timeout,
             ) as response:
                 body = await response.read()
@@ -112,7 +110,7 @@ class VendorCall:
             async with self.session.post(
                 request.url,
                 data=orjson.dumps(request.json),
-                headers={**_JSON, **request.headers},
+                headers=request.headers,  # the adapter sets content-type and auth
                 timeout=self.timeout,
             ) as response:
                 if response.status >= 400:
