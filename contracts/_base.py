@@ -14,7 +14,9 @@ class WireModel(BaseModel):
     an older consumer must keep working (the message rules in DESIGN.md).
     """
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # hide_input_in_errors: a validation error must never quote a message's content into a log
+    # line or a dead-letter header (zero data retention).
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()

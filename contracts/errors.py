@@ -32,6 +32,8 @@ class ErrorCode(StrEnum):
     VENDOR_AUTH = "vendor_auth"
     # ours
     DEADLINE_EXCEEDED = "deadline_exceeded"
+    # Switchyard's own parts (Kafka, Redis) are down: never blamed on a vendor
+    UNAVAILABLE = "unavailable"
     NO_ROUTE = "no_route"
     INTERNAL = "internal"
 
@@ -62,6 +64,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.VENDOR_OVERLOADED: 503,
     ErrorCode.VENDOR_UNREACHABLE: 503,
     ErrorCode.NO_ROUTE: 503,
+    ErrorCode.UNAVAILABLE: 503,
     ErrorCode.VENDOR_TIMEOUT: 504,
     ErrorCode.DEADLINE_EXCEEDED: 504,
     ErrorCode.INTERNAL: 500,

@@ -13,6 +13,13 @@ from enum import StrEnum
 _HOUR_MS = 3_600_000
 _DAY_MS = 24 * _HOUR_MS
 
+# The largest message any topic takes. A request body may be 20 MiB (ingress refuses more with a
+# 413); sealed, it travels base64-encoded (x4/3) inside its envelope, and the dispatch plan
+# carries that envelope whole. 48 MiB holds that with room to spare. The broker's
+# ``message.max.bytes`` (deploy/kafka/server.properties) and the producers' ``max_request_size``
+# (services.common.kafka) are set to the same figure: all three must move together.
+MAX_MESSAGE_BYTES = 48 * 1024 * 1024
+
 
 class Lane(StrEnum):
     """Interactive traffic and batch traffic get separate dispatch topics, so a million-line
@@ -34,6 +41,7 @@ class TopicSpec:
         return {
             "cleanup.policy": self.cleanup_policy,
             "retention.ms": str(self.retention_ms),
+            "max.message.bytes": str(MAX_MESSAGE_BYTES),
             **self.extra_config,
         }
 

@@ -46,6 +46,9 @@ class UsageEvent(WireModel):
     status: OutcomeStatus
     error_class: ErrorCode | None = None
     usage: Usage = Field(default_factory=Usage)
+    # The vendor never reported usage for this attempt (a stream it cut, say); the tokens were
+    # counted by Switchyard's tokenizer (services.workers.estimate). Charged all the same.
+    usage_estimated: bool = False
     timings: Timings = Field(default_factory=Timings)
     simulated: bool = False
     batch_id: str | None = None

@@ -52,7 +52,7 @@ def metering() -> None:
 
 @app.command()
 def vendorsim(
-    host: str = "127.0.0.1",
+    host: Annotated[str, typer.Option(envvar="SWITCHYARD_VENDORSIM_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="SWITCHYARD_VENDORSIM_PORT")] = 8090,
 ) -> None:
     """Run the vendor simulator (OpenAI and Anthropic wire protocols)."""

@@ -3,9 +3,17 @@
 Sync and streaming callers wait on an ingress process: their outcome goes to the Redis inbox
 named in ``reply_to``. Async and batch outcomes go to ``sy.results.v1``, with the response sealed
 like the request body was.
+
+Redis may be down or restarting when an outcome is ready (the vendor has answered, the caller is
+still waiting). A reply is then retried until Redis is back or the request's deadline has passed:
+the ingress process keeps waiting until that deadline, and its inbox reader reconnects on its own,
+so an answer that arrives in time still reaches the caller. Past the deadline the caller has had
+its 504 already, and the reply is dropped with a log line.
 """
 
 from __future__ import annotations
+
+import logging
 
 from aiokafka import AIOKafkaProducer
 
@@ -16,7 +24,10 @@ from contracts.outcomes import RequestOutcome
 from contracts.replies import OutcomeStatus, ReplyFinal
 from contracts.sealing import seal
 from contracts.topics import RESULTS
+from services.common.redis_client import RedisUnavailable, until_redis_answers
 from services.common.replies import ReplySender
+
+log = logging.getLogger(__name__)
 
 
 class OutcomeDelivery:
@@ -29,7 +40,7 @@ class OutcomeDelivery:
     ) -> None:
         if envelope.mode in (Mode.SYNC, Mode.STREAM):
             if envelope.reply_to is not None:
-                await self._replies.send(envelope.reply_to, final)
+                await self._reply(envelope, final, envelope.reply_to)
             return
         sealed = None
         if final.response is not None and body_key is not None:
@@ -55,6 +66,17 @@ class OutcomeDelivery:
         await self._producer.send_and_wait(
             RESULTS.name, outcome.to_bytes(), key=envelope.request_id.encode()
         )
+
+    async def _reply(self, envelope: RequestEnvelope, final: ReplyFinal, reply_to: str) -> None:
+        try:
+            await until_redis_answers(
+                lambda: self._replies.send(reply_to, final), deadline_ms=envelope.deadline_ms
+            )
+        except RedisUnavailable:
+            log.warning(
+                "dropped the outcome of %s: Redis stayed unreachable until its deadline",
+                envelope.request_id,
+            )
 
     async def deliver_error(
         self, envelope: RequestEnvelope, info: ErrorInfo, *, attempt_id: str = "none"

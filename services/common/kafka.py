@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
-from contracts.topics import TopicSpec
+from contracts.topics import MAX_MESSAGE_BYTES, TopicSpec
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,8 @@ def make_producer(bootstrap: str, *, client_id: str, linger_ms: int = 0) -> AIOK
         # happens naturally while a request to the broker is in flight.
         linger_ms=linger_ms,
         request_timeout_ms=15_000,
+        # Large request bodies (long-context prompts) are ordinary here; see MAX_MESSAGE_BYTES.
+        max_request_size=MAX_MESSAGE_BYTES,
     )
 
 

@@ -31,6 +31,7 @@ async def run_consumers(
     loops: Sequence[ConcurrentConsumer],
     *,
     ops_port: int,
+    ops_host: str = "127.0.0.1",
     health: HealthCheck | None = None,
 ) -> None:
     """Run consumer loops and the ops endpoint until ``stop`` is set or a loop dies.
@@ -46,7 +47,7 @@ async def run_consumers(
             parts |= health()
         return parts
 
-    ops = ops_server(check, port=ops_port)
+    ops = ops_server(check, host=ops_host, port=ops_port)
     ops_task = asyncio.create_task(ops.serve(), name="ops")
     stopper = asyncio.create_task(stop.wait())
     await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)

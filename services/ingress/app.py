@@ -12,13 +12,16 @@ from services.common.gc_tuning import tune_gc
 from services.ingress.auth import KeyRing
 from services.ingress.errors import install_error_handlers
 from services.ingress.gateway import Gateway
+from services.ingress.openapi import router as openapi_router
 from services.ingress.routes import chat, health, models
 from services.ingress.settings import IngressSettings
 
 
 def create_app(settings: IngressSettings | None = None) -> FastAPI:
     settings = settings or IngressSettings()
-    gateway = Gateway(settings.kafka_bootstrap, settings.redis_url)
+    gateway = Gateway(
+        settings.kafka_bootstrap, settings.redis_url, publish_timeout_s=settings.publish_timeout_s
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -28,6 +31,8 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
         finally:
             await gateway.stop()
 
+    # FastAPI's generated document is off: the routes read raw bodies, so it would describe none
+    # of them. services/ingress/openapi.py serves one written to match what is served.
     app = FastAPI(
         title="Switchyard",
         lifespan=lifespan,
@@ -44,5 +49,6 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
     app.include_router(chat.router)
     app.include_router(models.router)
     app.include_router(health.router)
+    app.include_router(openapi_router)
     tune_gc()  # here, not in serve(): with several uvicorn workers each process builds its app
     return app

@@ -12,7 +12,6 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
@@ -24,6 +23,8 @@ from contracts.errors import ErrorCode, ErrorInfo
 from contracts.sealing import new_key, seal
 from contracts.topics import Lane
 from services.common.kafka import ensure_topics, make_producer
+from services.common.kafka_health import KafkaWatch
+from services.common.redis_client import REDIS_DOWN, connect_redis
 from services.common.replies import ReplyInbox, ReplySubscription
 from services.common.request_state import RequestStore
 
@@ -56,23 +57,24 @@ class Submission:
 
 
 class Gateway:
-    def __init__(self, bootstrap: str, redis_url: str) -> None:
+    def __init__(self, bootstrap: str, redis_url: str, *, publish_timeout_s: float = 5.0) -> None:
         self._bootstrap = bootstrap
         self._producer: AIOKafkaProducer = make_producer(bootstrap, client_id="sy-ingress")
-        self.redis = aioredis.Redis.from_url(redis_url, max_connections=256)
+        self._publish_timeout_s = publish_timeout_s
+        self.redis = connect_redis(redis_url)
         self.inbox = ReplyInbox(self.redis)
+        self.kafka = KafkaWatch(self._producer.client)
         self._requests = RequestStore(self.redis)
         self._background: set[asyncio.Task[None]] = set()
-        self.kafka_ready = False
 
     async def start(self) -> None:
         await ensure_topics(self._bootstrap, [topics.REQUESTS])
         await self._producer.start()
-        self.kafka_ready = True
+        await self.kafka.start()
         await self.inbox.start()
 
     async def stop(self) -> None:
-        self.kafka_ready = False
+        await self.kafka.stop()
         await self.inbox.stop()
         await self._producer.stop()
         await self.redis.aclose()
@@ -104,28 +106,32 @@ class Gateway:
             reply_to=self.inbox.key,
             tags=submission.tags,
         )
+        if not self.kafka.up:
+            # Known down: say so now, rather than after the publish time-out.
+            raise PublishFailed(_unavailable())
         subscription = self.inbox.register(request_id)
         try:
             await self._requests.open(
                 request_id, body_key, ttl_s=int(submission.timeout_s) + _KEY_GRACE_S
             )
-            await self._producer.send_and_wait(
-                topics.REQUESTS.name, envelope.to_bytes(), key=request_id.encode()
-            )
-        except (KafkaError, aioredis.RedisError, OSError) as exc:
-            self.inbox.unregister(request_id)
-            # The key of a request that never reached Kafka would only wait out its TTL.
-            with contextlib.suppress(aioredis.RedisError, OSError):
-                await self._requests.discard(request_id)
-            log.warning("could not publish request %s: %s", request_id, exc)
-            raise PublishFailed(
-                ErrorInfo(
-                    code=ErrorCode.VENDOR_UNREACHABLE,
-                    message="Switchyard could not accept the request right now; try again.",
-                    retryable=True,
+            async with asyncio.timeout(self._publish_timeout_s):
+                await self._producer.send_and_wait(
+                    topics.REQUESTS.name, envelope.to_bytes(), key=request_id.encode()
                 )
-            ) from exc
+        except (KafkaError, *REDIS_DOWN, TimeoutError) as exc:
+            self.inbox.unregister(request_id)
+            # A send that timed out may still reach Kafka later, when the caller has had its 503
+            # and perhaps retried: without its key the worker refuses it (no vendor call, no
+            # charge). And the key of a request that never reached Kafka would wait out its TTL.
+            with contextlib.suppress(*REDIS_DOWN):
+                await self._requests.discard(request_id)
+            log.warning("could not publish request %s: %s", request_id, type(exc).__name__)
+            raise PublishFailed(_unavailable()) from exc
         return request_id, subscription
+
+    @property
+    def kafka_ready(self) -> bool:
+        return self.kafka.up
 
     def abandon(self, request_id: str) -> None:
         """The caller went away mid-stream: ask the worker to stop the vendor call. Fire and
@@ -138,5 +144,18 @@ class Gateway:
     async def _abandon(self, request_id: str) -> None:
         try:
             await self._requests.cancel(request_id, ttl_s=_KEY_GRACE_S)
-        except (aioredis.RedisError, OSError):
+        except REDIS_DOWN:
             log.warning("could not cancel abandoned request %s", request_id)
+
+
+# How long a refused caller is told to wait: a broker or Redis restart takes seconds.
+_RETRY_AFTER_S = 5.0
+
+
+def _unavailable() -> ErrorInfo:
+    return ErrorInfo(
+        code=ErrorCode.UNAVAILABLE,
+        message="Switchyard cannot accept requests right now; try again shortly.",
+        retryable=True,
+        retry_after_s=_RETRY_AFTER_S,
+    )

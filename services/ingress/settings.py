@@ -13,8 +13,14 @@ class IngressSettings(ServiceSettings):
     admin_key: SecretStr | None = None
     # Large enough for a few base64 images; OpenAI's own limit is in the same range.
     max_body_bytes: int = 20 * 1024 * 1024
-    # How long a sync or streaming caller is served before a 504, unless it asks for less.
-    request_timeout_s: float = 600.0
+    # How long a sync or streaming caller is served before a 504, retries and fallbacks
+    # included, unless it asks otherwise (``x-switchyard-timeout`` or a body ``timeout``, in
+    # seconds, up to ``max_request_timeout_s``).
+    request_timeout_s: float = 300.0
+    max_request_timeout_s: float = 1800.0
+    # How long a request may take to be accepted by Kafka before the caller gets a 503. Longer
+    # means a broker hiccup is ridden out; shorter means a dead broker is reported sooner.
+    publish_timeout_s: float = 5.0
 
     @model_validator(mode="after")
     def _refuse_placeholder_keys(self) -> IngressSettings:

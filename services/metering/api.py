@@ -2,18 +2,25 @@
 
 It is the way in to the numbers when the store is chDB, which only the metering process may
 open: ``switchyard usage`` and the dashboard ask here rather than opening the data directory.
+
+Usage rows name tenants, keys, models and costs, so every route but ``/healthz`` and
+``/metrics`` requires the admin key, presented as the ingress takes it (``Authorization: Bearer``
+or ``x-api-key``). Governance will bring keys scoped to a tenant's own usage.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from contracts.errors import ErrorCode
 from services.metering.metrics import MeteringMetrics
 from services.metering.store import GroupBy, SummaryRow, UsageStore
 from services.metering.window import InvalidWindowError, parse_window
@@ -40,11 +47,58 @@ def _store(request: Request) -> UsageStore:
 StoreDep = Annotated[UsageStore, Depends(_store)]
 
 
+class NotAuthenticatedError(Exception):
+    """A usage route was called without the admin key; answered 401 in OpenAI's error shape."""
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+def _presented_key(request: Request) -> str | None:
+    """OpenAI's SDK sends ``Authorization: Bearer``; Anthropic's sends ``x-api-key``."""
+    authorization = request.headers.get("authorization")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    api_key = request.headers.get("x-api-key")
+    return api_key.strip() if api_key and api_key.strip() else None
+
+
+async def _require_admin(request: Request) -> None:
+    # Compared by digest in constant time, as the ingress does; without a configured key
+    # nothing is accepted.
+    expected: bytes | None = request.app.state.admin_digest
+    key = _presented_key(request)
+    if key is None:
+        raise NotAuthenticatedError(
+            "Missing API key: send the admin key as 'Authorization: Bearer <key>' or 'x-api-key'."
+        )
+    if expected is None or not hmac.compare_digest(_digest(key), expected):
+        raise NotAuthenticatedError("Incorrect API key provided.")
+
+
+async def _not_authenticated(_: Request, exc: Exception) -> Response:
+    code = ErrorCode.AUTHENTICATION
+    body = {"message": str(exc), "type": code.openai_type, "param": None, "code": code.value}
+    return JSONResponse({"error": body}, status_code=code.http_status)
+
+
 def create_app(
-    store: UsageStore, metrics: MeteringMetrics, consumer_running: ConsumerRunning
+    store: UsageStore,
+    metrics: MeteringMetrics,
+    consumer_running: ConsumerRunning,
+    *,
+    admin_key: str | None,
 ) -> FastAPI:
+    """``admin_key`` None refuses every usage query (the service itself will not start
+    without one; tests may build the app so)."""
     app = FastAPI(title="Switchyard metering", docs_url=None, redoc_url=None)
     app.state.store = store
+    app.state.admin_digest = _digest(admin_key) if admin_key else None
+    app.add_exception_handler(NotAuthenticatedError, _not_authenticated)
+    usage = APIRouter(prefix="/v1/usage", dependencies=[Depends(_require_admin)])
 
     @app.get("/healthz")
     async def healthz(store: StoreDep) -> JSONResponse:
@@ -56,7 +110,7 @@ def create_app(
     async def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/v1/usage/summary")
+    @usage.get("/summary")
     async def usage_summary(
         store: StoreDep, since: str = "1h", by: GroupBy = GroupBy.MODEL
     ) -> UsageSummary:
@@ -66,10 +120,11 @@ def create_app(
             raise HTTPException(status_code=400, detail=str(exc)) from exc
         return UsageSummary(since=since, by=by, rows=await store.summary(window, by))
 
-    @app.get("/v1/usage/events")
+    @usage.get("/events")
     async def usage_events(
         store: StoreDep, request_id: Annotated[str, Query(min_length=1)]
     ) -> RequestUsage:
         return RequestUsage(request_id=request_id, rows=await store.events_for(request_id))
 
+    app.include_router(usage)
     return app

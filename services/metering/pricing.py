@@ -3,9 +3,15 @@
 Cost is exact: prices are Decimals per 1,000,000 tokens and every product and sum stays a Decimal,
 unrounded. Rounding happens once, when a row is stored (see ``rows.COST_SCALE``).
 
-A failed attempt costs nothing: the caller is not charged for a vendor's failure. An event whose
-model has no card, or whose card lacks a price the event needs, costs nothing and is marked
-unpriced, so that it can be found and re-priced once the catalogue knows the price.
+An attempt is charged for the usage it carries, whatever its status: a stream the vendor cut after
+delivering output carries what was delivered (the vendor's usage, or Switchyard's count marked
+``usage_estimated``), and is charged for it. The worker decides what a failed attempt carries; one
+that consumed nothing carries no tokens, and so costs nothing: the caller is not charged for a
+vendor's failure, only for what it received. Such a zero-usage failure is priced (at zero) even
+without a card, as it always was: there is nothing in it to re-price.
+
+An event whose model has no card, or whose card lacks a price the event needs, costs nothing and is
+marked unpriced, so that it can be found and re-priced once the catalogue knows the price.
 """
 
 from __future__ import annotations
@@ -14,11 +20,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from contracts.catalogue import ModelCard, Prices
+from contracts.chat import Usage
 from contracts.replies import OutcomeStatus
 from contracts.usage import UsageEvent
 
 _PER_MILLION = Decimal(1_000_000)
 _ZERO = Decimal(0)
+_NO_USAGE = Usage()
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +40,7 @@ UNPRICED = Pricing(cost_usd=_ZERO, priced=False)
 
 
 def price(event: UsageEvent, card: ModelCard | None) -> Pricing:
-    if event.status is not OutcomeStatus.OK:
+    if event.status is not OutcomeStatus.OK and event.usage == _NO_USAGE:
         return FREE
     if card is None or not card.priced:
         return UNPRICED

@@ -2,7 +2,8 @@
 
 With a ClickHouse server DSN (``http(s)://``) the report queries ClickHouse itself. With chDB,
 the data directory belongs to the running metering process (chDB admits one process), so the
-report asks that process's HTTP API instead.
+report asks that process's HTTP API instead, with the admin key (``SWITCHYARD_ADMIN_KEY``, which
+``switchyard usage`` finds in the local stack's ``stack.env``).
 """
 
 from __future__ import annotations
@@ -72,15 +73,30 @@ async def _query_clickhouse(dsn: str, window: timedelta, by: GroupBy) -> list[Su
 
 def _ask_metering(settings: MeteringSettings, since: str, by: GroupBy) -> list[SummaryRow]:
     base = settings.metering_url
+    if settings.admin_key is None:
+        raise MeteringUnavailableError(
+            "no admin key: set SWITCHYARD_ADMIN_KEY, or run from the directory of the stack "
+            "(`make up` keeps it in .local/stack.env)"
+        )
+    headers = {"authorization": f"Bearer {settings.admin_key.get_secret_value()}"}
     try:
         response = httpx.get(
-            f"{base}/v1/usage/summary", params={"since": since, "by": by.value}, timeout=30
+            f"{base}/v1/usage/summary",
+            params={"since": since, "by": by.value},
+            headers=headers,
+            timeout=30,
+            trust_env=False,  # a proxy set for the internet must not see the admin key
         )
     except httpx.HTTPError as exc:
         raise MeteringUnavailableError(
             f"the metering service is not reachable at {base} ({exc.__class__.__name__}); "
             "start it with `switchyard metering` (or `make up`)"
         ) from exc
+    if response.status_code == 401:
+        raise MeteringUnavailableError(
+            f"the metering service at {base} refused the admin key; "
+            "set SWITCHYARD_ADMIN_KEY to the stack's key"
+        )
     if response.status_code != 200:
         raise MeteringUnavailableError(
             f"the metering service answered {response.status_code}: {response.text[:300]}"

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 def serve() -> None:
     settings = MeteringSettings()
     configure_logging(settings.log_level)
+    if settings.admin_key is None:
+        raise SystemExit("SWITCHYARD_ADMIN_KEY is not set; `switchyard up` generates one.")
     tune_gc()
     run_until_signalled(lambda stop: run(settings, stop))
 
@@ -55,7 +57,8 @@ async def run(settings: MeteringSettings, stop: asyncio.Event) -> None:
             batch_max_events=settings.metering_batch_max_events,
             batch_max_wait_ms=settings.metering_batch_max_wait_ms,
         )
-        app = create_app(store, metrics, lambda: consumer.running)
+        admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
+        app = create_app(store, metrics, lambda: consumer.running, admin_key=admin_key)
         server = _EmbeddedServer(
             uvicorn.Config(
                 app,

@@ -1,24 +1,48 @@
-"""The metering service's settings: the shared service settings plus its HTTP port and batching.
+"""The metering service's settings: the shared service settings plus its HTTP address, the admin
+key its API requires, and batching.
 
 Fields carry the service's name (``SWITCHYARD_METERING_PORT``, like ``SWITCHYARD_ROUTER_PORT``):
 the stack sets every service's variables in one environment, and a bare ``SWITCHYARD_PORT``
-would be read by all of them.
+would be read by all of them. The admin key is the exception: it is the same key the ingress
+takes (``SWITCHYARD_ADMIN_KEY``), as usage is admin data until governance brings scoped keys.
 """
 
 from __future__ import annotations
 
+from pydantic import SecretStr, model_validator
+
 from services.common.settings import ServiceSettings
+
+# Addresses that mean "every interface" when bound to, and nothing when connected to.
+_WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
 
 
 class MeteringSettings(ServiceSettings):
+    # Loopback unless told otherwise: the API answers usage queries (tenants, keys, costs).
     metering_host: str = "127.0.0.1"
     metering_port: int = 8091
+    # Required by every usage route; ``switchyard up`` passes the stack's key.
+    admin_key: SecretStr | None = None
     metering_consumer_group: str = "sy-metering"
     # One ClickHouse insert per batch: large enough to keep inserts few (ClickHouse likes big
     # inserts), short enough that a dashboard lags the traffic by a fraction of a second.
     metering_batch_max_events: int = 500
     metering_batch_max_wait_ms: int = 200
 
+    @model_validator(mode="after")
+    def _refuse_placeholder_keys(self) -> MeteringSettings:
+        # The ingress's rule, so one key is accepted or refused by both.
+        if self.admin_key is not None:
+            value = self.admin_key.get_secret_value()
+            if len(value) < 16 or value.lower() in {"changeme", "change-me", "admin", "secret"}:
+                raise ValueError("SWITCHYARD_ADMIN_KEY must be a real secret of 16+ characters")
+        return self
+
     @property
     def metering_url(self) -> str:
-        return f"http://{self.metering_host}:{self.metering_port}"
+        """Where a client on this machine reaches the API (a wildcard bind is reached on
+        loopback)."""
+        host = "127.0.0.1" if self.metering_host in _WILDCARD_HOSTS else self.metering_host
+        if ":" in host:  # an IPv6 literal
+            host = f"[{host}]"
+        return f"http://{host}:{self.metering_port}"

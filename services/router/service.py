@@ -12,26 +12,32 @@ import asyncio
 import logging
 import os
 
-import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
 from contracts import topics
+from contracts._base import now_ms
 from contracts.catalogue import default_catalogue
 from contracts.envelope import RequestEnvelope
+from contracts.errors import ErrorCode, ErrorInfo
 from contracts.topics import dispatch_topic
 from services.common.consumer import ConcurrentConsumer
 from services.common.delivery import OutcomeDelivery
 from services.common.dlq import dead_letter
 from services.common.gc_tuning import tune_gc
 from services.common.kafka import ensure_topics, make_consumer, make_producer
+from services.common.kafka_health import KafkaWatch
 from services.common.ops import configure_logging
+from services.common.redis_client import connect_redis
 from services.common.replies import ReplySender
 from services.common.runtime import run_consumers, run_until_signalled
 from services.router.planning import CataloguePlanner, Planner, PlanRefused
 from services.router.settings import RouterSettings
 
 log = logging.getLogger(__name__)
+
+_REPUBLISH_S = 1.0
 
 PLANNED = Counter("sy_router_planned_total", "Requests planned", ["provider", "reason"])
 REFUSED = Counter("sy_router_refused_total", "Requests refused", ["code"])
@@ -56,7 +62,23 @@ class Router:
             await self._delivery.deliver_error(envelope, refused.info)
             return
         topic = dispatch_topic(plan.primary.provider, envelope.lane).name
-        await self._producer.send_and_wait(topic, plan.to_bytes(), key=record.key)
+        # A broker that went away after this request was consumed comes back in seconds: keep
+        # trying until the request's deadline rather than drop an accepted request.
+        while True:
+            try:
+                await self._producer.send_and_wait(topic, plan.to_bytes(), key=record.key)
+                break
+            except KafkaError as exc:
+                if now_ms() + _REPUBLISH_S * 1000 >= envelope.deadline_ms:
+                    log.warning("gave up planning %s: %s", envelope.request_id, exc)
+                    info = ErrorInfo(
+                        code=ErrorCode.UNAVAILABLE,
+                        message="Switchyard could not schedule the request in time.",
+                        retryable=True,
+                    )
+                    await self._delivery.deliver_error(envelope, info)
+                    return
+                await asyncio.sleep(_REPUBLISH_S)
         PLANNED.labels(plan.primary.provider, plan.reason.value).inc()
 
 
@@ -65,8 +87,10 @@ async def run(settings: RouterSettings, stop: asyncio.Event) -> None:
     client_id = f"sy-router-{os.getpid()}"
     producer = make_producer(settings.kafka_bootstrap, client_id=client_id)
     consumer = make_consumer(settings.kafka_bootstrap, group_id=GROUP_ID, client_id=client_id)
-    redis = aioredis.Redis.from_url(settings.redis_url)
+    redis = connect_redis(settings.redis_url)
     await producer.start()
+    kafka = KafkaWatch(producer.client)
+    await kafka.start()
     await consumer.start()
     router = Router(
         CataloguePlanner(default_catalogue()),
@@ -86,8 +110,15 @@ async def run(settings: RouterSettings, stop: asyncio.Event) -> None:
     )
     log.info("router up: consuming %s", topics.REQUESTS.name)
     try:
-        await run_consumers(stop, [loop], ops_port=settings.router_port)
+        await run_consumers(
+            stop,
+            [loop],
+            ops_port=settings.router_port,
+            ops_host=settings.router_host,
+            health=lambda: {"kafka": kafka.up},
+        )
     finally:
+        await kafka.stop()
         await consumer.stop()
         await producer.stop()
         await redis.aclose()

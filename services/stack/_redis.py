@@ -15,7 +15,18 @@ def config_path(layout: StackLayout) -> Path:
     return layout.redis_dir / "redis.conf"
 
 
+# Files an earlier, persistent Redis of this home may have left: they hold sealing keys and
+# replies, so they are deleted at every start rather than loaded (redis.conf says why).
+_PERSISTENCE_LEFTOVERS = ("appendonlydir", "appendonly.aof", "dump.rdb")
+
+
 def prepare(layout: StackLayout) -> None:
+    for name in _PERSISTENCE_LEFTOVERS:
+        leftover = layout.redis_dir / name
+        if leftover.is_dir():
+            shutil.rmtree(leftover)
+        elif leftover.exists():
+            leftover.unlink()
     template = (layout.repo_root / "deploy" / "redis" / "redis.conf").read_text()
     text = string.Template(template).substitute(port=layout.redis_port, dir=layout.redis_dir)
     layout.redis_dir.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,15 @@ Idempotency: a plan may be delivered more than once (a worker died before commit
 done mark in Redis, set after the outcome and usage are out, makes a redelivered plan a no-op.
 A plan redelivered before the mark was set is served again; its attempts get the same event ids
 (``request_id:attempt``) as the first time, so metering counts each once.
+
+Money: every attempt is one usage event, sent to Kafka before anything that needs Redis, so a
+vendor call that happened is metered even when Redis is down. An attempt is charged for what
+the vendor produced: its own usage figures when it sent them, else the produced text counted
+with a tokenizer (``usage_estimated``); an attempt that produced nothing costs nothing.
+
+Redis down: reads and writes the request cannot do without (its body key, its outcome, its done
+mark) are retried until the request's deadline, since the caller waits that long and Redis
+usually comes back in seconds.
 """
 
 from __future__ import annotations
@@ -13,10 +22,13 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from aiokafka.structs import RecordMetadata
 from prometheus_client import Counter, Histogram
 
 from contracts._base import now_ms
@@ -29,12 +41,15 @@ from contracts.sealing import SealBroken, unseal
 from contracts.topics import USAGE
 from contracts.usage import Timings, UsageEvent
 from services.common.delivery import OutcomeDelivery
+from services.common.redis_client import REDIS_DOWN, RedisUnavailable, until_redis_answers
 from services.common.replies import ReplySender
 from services.common.request_state import RequestStore
-from services.workers.calls import CallFailed, CallResult, VendorCall
+from services.workers.calls import CallFailed, CallResult, StreamTally, VendorCall
+from services.workers.estimate import estimate_usage
 from services.workers.providers.base import ProviderEndpoint
 from services.workers.providers.registry import adapter_for
 from services.workers.retry import RetryPolicy
+from services.workers.timeouts import VendorTimeouts
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +63,11 @@ VENDOR_SECONDS = Histogram(
 SKIPPED = Counter("sy_worker_redelivered_skipped_total", "Plans already done, skipped")
 
 
+# A usage event that Kafka refused is sent again this often, for up to this long (a broker
+# restart takes seconds; an outage longer than this is an incident, and the log says so).
+_USAGE_RETRY_S = 1.0
+_USAGE_PATIENCE_S = 900.0
+
 # How often a streaming call looks whether its caller went away: often enough to stop paying
 # for tokens nobody reads within a second, rarely enough to cost one Redis read per half second.
 _CANCEL_CHECK_S = 0.5
@@ -55,6 +75,34 @@ _CANCEL_CHECK_S = 0.5
 
 class CallerGone(Exception):
     """The streaming caller closed its connection; the vendor call is abandoned."""
+
+
+class ReplyPathLost(Exception):
+    """Redis refused a piece of a stream: the caller cannot get the rest of this answer."""
+
+
+@dataclass(frozen=True)
+class _Charge:
+    """What one attempt is charged for."""
+
+    usage: Usage
+    estimated: bool = False
+
+    @staticmethod
+    def of_failure(chat: ChatRequest, reported: Usage | None, tally: StreamTally) -> _Charge:
+        reported = reported or Usage()
+        if reported.output_tokens or not tally.produced:
+            return _Charge(reported)  # the vendor's own figures, or nothing produced at all
+        # The vendor produced output and never said what it cost. Some say what the prompt
+        # cost at the start (Anthropic's message_start): keep that, count the rest.
+        estimate = estimate_usage(chat, tally.text)
+        usage = reported.model_copy(
+            update={
+                "input_tokens": reported.input_tokens or estimate.input_tokens,
+                "output_tokens": estimate.output_tokens,
+            }
+        )
+        return _Charge(usage, estimated=True)
 
 
 @dataclass
@@ -77,13 +125,20 @@ class Dispatcher:
     delivery: OutcomeDelivery
     requests: RequestStore
     retry: RetryPolicy
-    connect_timeout_s: float
-    read_timeout_s: float
+    # Per provider; a provider missing here gets the defaults.
+    timeouts: Mapping[str, VendorTimeouts] = field(default_factory=dict)
 
     async def handle(self, plan: DispatchPlan) -> None:
         envelope = plan.envelope
         picked_up_ms = now_ms()
-        state = await self.requests.load(plan.request_id)
+        try:
+            state = await until_redis_answers(
+                lambda: self.requests.load(plan.request_id), deadline_ms=envelope.deadline_ms
+            )
+        except RedisUnavailable:
+            # Nothing was called, so nothing is charged; the caller has had its 504 by now.
+            log.warning("gave up on %s: Redis was down until its deadline", plan.request_id)
+            return
         if state.done:
             SKIPPED.inc()
             return
@@ -91,7 +146,14 @@ class Dispatcher:
             await self._give_up(plan, ErrorCode.DEADLINE_EXCEEDED, "the request's deadline passed")
             return
         if state.body_key is None:
-            await self._give_up(plan, ErrorCode.INTERNAL, "the request body expired unread")
+            # Its key is gone: Redis restarted (it keeps nothing on disk, on purpose), or the
+            # request was withdrawn because it could not be published in time.
+            await self._give_up(
+                plan,
+                ErrorCode.UNAVAILABLE,
+                "Switchyard lost this request's state before a worker reached it; try again.",
+                retryable=True,
+            )
             return
         try:
             raw = unseal(envelope.sealed_body, state.body_key, associated=plan.request_id.encode())
@@ -102,19 +164,63 @@ class Dispatcher:
 
         progress = _Progress()
         final = await self._serve(plan, chat, progress, picked_up_ms)
-        # Order matters: the outcome first (someone is waiting), then usage, then the done mark.
-        # A crash between any two redelivers the plan; the done mark is what ends it.
-        await self.delivery.deliver(envelope, final, body_key=state.body_key)
-        deliveries = [
-            await self.producer.send(USAGE.name, event.to_bytes(), key=plan.request_id.encode())
-            for event in progress.events
-        ]
-        await asyncio.gather(*deliveries)
-        await self.requests.finish(
-            plan.request_id,
-            deadline_ms=envelope.deadline_ms,
-            keep_body_key=envelope.mode in (Mode.ASYNC, Mode.BATCH),
-        )
+        # Usage first, before anything that needs Redis: a vendor call that happened is metered
+        # whatever happens to the reply path. ``send`` only queues (the producer lingers), so
+        # the caller's outcome is not delayed by it. A crash before the done mark redelivers the
+        # plan; the done mark is what ends it.
+        queued = [(event, await self._queue_usage(event)) for event in progress.events]
+        try:
+            await self.delivery.deliver(envelope, final, body_key=state.body_key)
+        finally:
+            for event, sent in queued:
+                await self._confirm_usage(event, sent)
+        await self._finish(plan, keep_body_key=envelope.mode in (Mode.ASYNC, Mode.BATCH))
+
+    async def _queue_usage(self, event: UsageEvent) -> asyncio.Future[RecordMetadata] | None:
+        try:
+            sent: asyncio.Future[RecordMetadata] = await self.producer.send(
+                USAGE.name, event.to_bytes(), key=event.request_id.encode()
+            )
+        except KafkaError:
+            return None  # _confirm_usage sends it again
+        return sent
+
+    async def _confirm_usage(
+        self, event: UsageEvent, sent: asyncio.Future[RecordMetadata] | None
+    ) -> None:
+        """Wait until Kafka holds the event, sending it again while the broker is down. Usage
+        is money: an outage delays it and never drops it (metering stores a re-sent event once,
+        by its id). The plan stays uncommitted meanwhile, so a worker that dies here leaves it
+        to be redelivered."""
+        give_up_at = time.monotonic() + _USAGE_PATIENCE_S
+        while True:
+            try:
+                if sent is None:
+                    sent = await self._queue_usage(event)
+                if sent is not None:
+                    await sent
+                    return
+            except KafkaError as exc:
+                log.warning("usage event %s not sent yet: %s", event.event_id, type(exc).__name__)
+            if time.monotonic() > give_up_at:
+                log.error("usage event %s could not be sent; giving up", event.event_id)
+                return
+            sent = None
+            await asyncio.sleep(_USAGE_RETRY_S)
+
+    async def _finish(self, plan: DispatchPlan, *, keep_body_key: bool = False) -> None:
+        deadline_ms = plan.envelope.deadline_ms
+        try:
+            await until_redis_answers(
+                lambda: self.requests.finish(
+                    plan.request_id, deadline_ms=deadline_ms, keep_body_key=keep_body_key
+                ),
+                deadline_ms=deadline_ms,
+            )
+        except RedisUnavailable:
+            # Redis lost everything it held anyway (it keeps nothing on disk): the body key
+            # is gone, so a redelivered plan is refused rather than served twice.
+            log.warning("could not mark %s done: Redis was down", plan.request_id)
 
     async def _serve(
         self, plan: DispatchPlan, chat: ChatRequest, progress: _Progress, picked_up_ms: int
@@ -133,14 +239,30 @@ class Dispatcher:
             while True:
                 tries += 1
                 attempt_id = f"{self.instance_id}:{progress.attempt}"
+                tally = StreamTally()
                 try:
-                    result = await self._attempt(plan, target, endpoint, chat, progress, attempt_id)
+                    result = await self._attempt(
+                        plan, target, endpoint, chat, progress, attempt_id, tally
+                    )
                 except CallerGone:
                     gone = ErrorInfo(code=ErrorCode.CANCELLED, message="the caller went away")
-                    self._record(plan, target, endpoint, progress, picked_up_ms, gone, None)
+                    charge = _Charge.of_failure(chat, tally.usage, tally)
+                    self._record(plan, target, endpoint, progress, picked_up_ms, gone, charge)
                     return self._final(plan, target, endpoint, attempt_id, error=gone)
+                except ReplyPathLost:
+                    lost = ErrorInfo(
+                        code=ErrorCode.UNAVAILABLE,
+                        message="The answer's stream was interrupted inside Switchyard; try again.",
+                        retryable=True,
+                    )
+                    charge = _Charge.of_failure(chat, tally.usage, tally)
+                    self._record(plan, target, endpoint, progress, picked_up_ms, lost, charge)
+                    return self._final(plan, target, endpoint, attempt_id, error=lost)
                 except CallFailed as failed:
-                    self._record(plan, target, endpoint, progress, picked_up_ms, failed.info, None)
+                    charge = _Charge.of_failure(chat, failed.usage, tally)
+                    self._record(
+                        plan, target, endpoint, progress, picked_up_ms, failed.info, charge
+                    )
                     last_error = failed.info
                     # A stream the caller has started reading cannot switch to another answer.
                     if progress.chunks_sent:
@@ -150,7 +272,8 @@ class Dispatcher:
                         await asyncio.sleep(delay)
                         continue
                     break
-                self._record(plan, target, endpoint, progress, picked_up_ms, None, result)
+                charge = _Charge(result.usage)
+                self._record(plan, target, endpoint, progress, picked_up_ms, None, charge, result)
                 return self._final(plan, target, endpoint, attempt_id, result=result)
             if not RetryPolicy.worth_another_target(last_error):
                 break
@@ -167,24 +290,24 @@ class Dispatcher:
         chat: ChatRequest,
         progress: _Progress,
         attempt_id: str,
+        tally: StreamTally,
     ) -> CallResult:
         envelope = plan.envelope
-        remaining_s = max((envelope.deadline_ms - now_ms()) / 1000, 0.001)
+        streaming = envelope.mode is Mode.STREAM and envelope.reply_to is not None
+        timeouts = self.timeouts.get(target.provider) or VendorTimeouts()
         call = VendorCall(
             session=self.session,
             adapter=adapter_for(target.provider),
             endpoint=endpoint,
             model=target.model,
             chat=chat,
-            timeout=aiohttp.ClientTimeout(
-                total=remaining_s,
-                connect=min(self.connect_timeout_s, remaining_s),
-                sock_read=min(self.read_timeout_s, remaining_s),
+            timeout=timeouts.for_attempt(
+                stream=streaming, remaining_s=(envelope.deadline_ms - now_ms()) / 1000
             ),
         )
         started = time.monotonic()
         try:
-            if envelope.mode is not Mode.STREAM or envelope.reply_to is None:
+            if not streaming or envelope.reply_to is None:
                 return await call.complete()
             reply_to = envelope.reply_to
 
@@ -202,10 +325,13 @@ class Dispatcher:
                     )
                     for i, delta in enumerate(deltas)
                 ]
-                await self.replies.send_many(reply_to, chunks)
+                try:
+                    await self.replies.send_many(reply_to, chunks)
+                except REDIS_DOWN as exc:
+                    raise ReplyPathLost from exc
                 progress.chunks_sent += len(chunks)
 
-            return await call.stream(relay)
+            return await call.stream(relay, tally)
         finally:
             VENDOR_SECONDS.labels(target.provider).observe(time.monotonic() - started)
 
@@ -214,7 +340,11 @@ class Dispatcher:
         if now - progress.cancel_checked_at < _CANCEL_CHECK_S:
             return
         progress.cancel_checked_at = now
-        if await self.requests.cancelled(request_id):
+        try:
+            cancelled = await self.requests.cancelled(request_id)
+        except REDIS_DOWN:
+            return  # cannot tell: keep serving (a lost chunk ends the stream anyway)
+        if cancelled:
             raise CallerGone
 
     def _record(
@@ -225,7 +355,8 @@ class Dispatcher:
         progress: _Progress,
         picked_up_ms: int,
         error: ErrorInfo | None,
-        result: CallResult | None,
+        charge: _Charge,
+        result: CallResult | None = None,
     ) -> None:
         envelope = plan.envelope
         finished = now_ms()
@@ -250,7 +381,8 @@ class Dispatcher:
                 route_reason=plan.reason.value,
                 status=status,
                 error_class=error.code if error else None,
-                usage=result.usage if result else Usage(),
+                usage=charge.usage,
+                usage_estimated=charge.estimated,
                 timings=Timings(
                     queue_ms=max(picked_up_ms - envelope.created_at_ms, 0),
                     ttft_ms=result.ttft_ms if result else None,
@@ -293,9 +425,12 @@ class Dispatcher:
         except Exception:
             log.exception("could not report the failure of %s", plan.request_id)
 
-    async def _give_up(self, plan: DispatchPlan, code: ErrorCode, message: str) -> None:
-        await self.delivery.deliver_error(plan.envelope, ErrorInfo(code=code, message=message))
-        await self.requests.finish(plan.request_id, deadline_ms=plan.envelope.deadline_ms)
+    async def _give_up(
+        self, plan: DispatchPlan, code: ErrorCode, message: str, *, retryable: bool = False
+    ) -> None:
+        info = ErrorInfo(code=code, message=message, retryable=retryable)
+        await self.delivery.deliver_error(plan.envelope, info)
+        await self._finish(plan)
 
 
 def new_instance_id() -> str:

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 
-import redis.asyncio as aioredis
 from aiokafka import ConsumerRecord
 
 from contracts import topics
@@ -22,11 +21,14 @@ from services.common.delivery import OutcomeDelivery
 from services.common.dlq import dead_letter
 from services.common.gc_tuning import tune_gc
 from services.common.kafka import ensure_topics, make_consumer, make_producer
+from services.common.kafka_health import KafkaWatch
 from services.common.ops import configure_logging
+from services.common.redis_client import connect_redis
 from services.common.replies import ReplySender
 from services.common.request_state import RequestStore
 from services.common.runtime import run_consumers, run_until_signalled
 from services.workers.dispatch import Dispatcher, new_instance_id
+from services.workers.estimate import warm_up
 from services.workers.http_pool import vendor_session
 from services.workers.providers.registry import endpoint_for
 from services.workers.retry import RetryPolicy
@@ -46,7 +48,7 @@ async def run(settings: WorkerSettings, providers: list[str], stop: asyncio.Even
     # This producer carries usage events and async outcomes, which nobody waits on: a short
     # linger batches them (the caller's reply goes through Redis first and is not delayed).
     producer = make_producer(settings.kafka_bootstrap, client_id=client_id, linger_ms=5)
-    redis = aioredis.Redis.from_url(settings.redis_url, max_connections=256)
+    redis = connect_redis(settings.redis_url)
     endpoints = {
         provider: endpoint_for(provider, os.environ, settings.vendorsim_url)
         for provider in providers
@@ -58,9 +60,13 @@ async def run(settings: WorkerSettings, providers: list[str], stop: asyncio.Even
             endpoint.base_url,
             " (simulated: no API key set)" if endpoint.simulated else "",
         )
+    # The tokenizer that prices cut streams loads in about a second: not on a caller's time.
+    await asyncio.to_thread(warm_up)
     max_conns = settings.worker_max_in_flight * len(providers)
     session = vendor_session(max_conns)
     await producer.start()
+    kafka = KafkaWatch(producer.client)
+    await kafka.start()
     replies = ReplySender(redis)
     dispatcher = Dispatcher(
         instance_id=instance_id,
@@ -75,8 +81,7 @@ async def run(settings: WorkerSettings, providers: list[str], stop: asyncio.Even
             base_s=settings.worker_retry_base_s,
             max_s=settings.worker_retry_max_s,
         ),
-        connect_timeout_s=settings.vendor_connect_timeout_s,
-        read_timeout_s=settings.vendor_read_timeout_s,
+        timeouts={provider: settings.timeouts_for(provider) for provider in providers},
     )
 
     async def handle(record: ConsumerRecord[bytes, bytes]) -> None:
@@ -114,8 +119,15 @@ async def run(settings: WorkerSettings, providers: list[str], stop: asyncio.Even
         )
     log.info("worker %s up for %s", instance_id, ", ".join(providers))
     try:
-        await run_consumers(stop, loops, ops_port=settings.worker_port)
+        await run_consumers(
+            stop,
+            loops,
+            ops_port=settings.worker_port,
+            ops_host=settings.worker_host,
+            health=lambda: {"kafka": kafka.up},
+        )
     finally:
+        await kafka.stop()
         for consumer in consumers:
             await consumer.stop()
         await producer.stop()

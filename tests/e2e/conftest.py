@@ -23,7 +23,7 @@ def client(full_stack: RunningStack) -> Iterator[openai.OpenAI]:
 
 @pytest.fixture(scope="session")
 def metering(full_stack: RunningStack) -> Metering:
-    return Metering(full_stack.layout.metering_port)
+    return Metering(full_stack.layout.metering_port, full_stack.admin_key)
 
 
 @pytest.fixture(scope="session")

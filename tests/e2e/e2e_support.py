@@ -109,13 +109,15 @@ def _enough(count: int) -> Callable[[list[Row]], bool]:
 class Metering:
     """Reads ``GET /v1/usage/events`` of the stack's metering service."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, admin_key: str) -> None:
         self.base_url = f"http://127.0.0.1:{port}"
+        self.headers = {"authorization": f"Bearer {admin_key}"}
 
     def rows(self, request_id: str) -> list[Row]:
         response = httpx.get(
             f"{self.base_url}/v1/usage/events",
             params={"request_id": request_id},
+            headers=self.headers,
             timeout=10.0,
             trust_env=False,
         )
@@ -139,7 +141,9 @@ class Metering:
 
     async def rows_async(self, client: httpx.AsyncClient, request_id: str) -> list[Row]:
         response = await client.get(
-            f"{self.base_url}/v1/usage/events", params={"request_id": request_id}
+            f"{self.base_url}/v1/usage/events",
+            params={"request_id": request_id},
+            headers=self.headers,
         )
         response.raise_for_status()
         rows: list[Row] = response.json()["rows"]

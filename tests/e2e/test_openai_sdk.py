@@ -410,7 +410,7 @@ def test_a_vendor_that_keeps_failing_gives_a_502_and_costs_nothing(
         assert_unpriced_failure(row, request_id=request_id, error_class="vendor_error")
 
 
-def test_a_stream_the_caller_closes_stops_the_vendor_call_and_costs_nothing(
+def test_a_stream_the_caller_closes_stops_the_vendor_call_and_is_charged_what_it_produced(
     client: openai.OpenAI, metering: Metering
 ) -> None:
     # About six seconds of answer (600 tokens, 10 ms apart) if nobody stopped it.
@@ -426,10 +426,15 @@ def test_a_stream_the_caller_closes_stops_the_vendor_call_and_costs_nothing(
     stream.close()
     request_id = _request_id(chunk.id)
 
-    # The worker notices within a second and stops: the attempt is recorded, uncharged.
+    # The worker notices within a second and stops. The vendor bills what it produced until
+    # then and never said how much (its usage comes last): counted, and marked estimated.
     [row] = metering.wait_rows(request_id)
-    assert_unpriced_failure(row, request_id=request_id, error_class="cancelled")
+    assert row["status"] == "error"
+    assert row["error_class"] == "cancelled"
     assert row["mode"] == "stream"
+    assert row["usage_estimated"] is True
+    assert 0 < row["output_tokens"] < 600, "the vendor call was not stopped"
+    assert Decimal(row["cost_usd"]) > 0
 
 
 # The caller's mistakes -----------------------------------------------------------------------

@@ -8,6 +8,8 @@ because every optional parameter of the protocols we speak is nullable.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from services.ingress.protocols.errors import ProtocolError
 
@@ -57,6 +59,57 @@ def missing(path: str) -> ProtocolError:
 
 def unsupported(path: str, what: str) -> ProtocolError:
     return ProtocolError(f"Invalid '{path}': {what} is not supported yet.", param=path)
+
+
+def check_nesting(value: object, *, max_depth: int) -> None:
+    """Refuse a decoded value whose objects and arrays nest more than ``max_depth`` levels deep
+    (``value`` itself is level 1), naming the path of the first value found too deep.
+
+    The walk is iterative, so any depth is checked without recursion; a path is only spelt out
+    for the value refused, since a large body holds many values and nearly every body passes.
+    """
+    stack = [_Node(value, 1, None, "")]
+    while stack:
+        node = stack.pop()
+        items: Iterable[tuple[str | int, object]]
+        if isinstance(node.value, dict):
+            items = node.value.items()
+        elif isinstance(node.value, list):
+            items = enumerate(node.value)
+        else:
+            continue
+        for key, item in items:
+            if not isinstance(item, dict | list):
+                continue
+            inner = _Node(item, node.depth + 1, node, key)
+            if inner.depth > max_depth:
+                raise invalid(
+                    inner.path(),
+                    f"nested too deeply. Expected at most {max_depth} levels of objects and "
+                    f"arrays in the request body, but this value is at level {inner.depth}.",
+                )
+            stack.append(inner)
+
+
+@dataclass(frozen=True, slots=True)
+class _Node:
+    """A container met by ``check_nesting``, linked to its parent to spell its path on demand."""
+
+    value: object
+    depth: int
+    parent: _Node | None
+    key: str | int
+
+    def path(self) -> str:
+        keys: list[str | int] = []
+        node: _Node | None = self
+        while node is not None and node.parent is not None:
+            keys.append(node.key)
+            node = node.parent
+        path = ""
+        for key in reversed(keys):
+            path = child(path, key)
+        return path
 
 
 def as_object(value: object, path: str) -> JsonObject:

@@ -16,6 +16,7 @@ from contracts.errors import ErrorCode, ErrorInfo
 from contracts.replies import OutcomeStatus, ReplyChunk, ReplyFinal
 from services.common.replies import ReplySubscription
 from services.ingress.body import read_json_body
+from services.ingress.deadline import requested_timeout_s
 from services.ingress.deps import CatalogueDep, GatewayDep, PrincipalDep, SettingsDep
 from services.ingress.errors import ApiError, error_response
 from services.ingress.gateway import PublishFailed, Submission
@@ -61,6 +62,7 @@ async def create_chat_completion(
     except UnknownModel as exc:
         raise ApiError(exc.error_info()) from exc
 
+    timeout_s = requested_timeout_s(request.headers, payload, settings)
     mode = Mode.STREAM if parsed.stream else Mode.SYNC
     submission = Submission(
         protocol=ClientProtocol.OPENAI_CHAT,
@@ -69,7 +71,7 @@ async def create_chat_completion(
         chat=parsed.chat,
         tenant=principal.tenant,
         key_id=principal.key_id,
-        timeout_s=settings.request_timeout_s,
+        timeout_s=timeout_s,
         tags=parsed.tags,
         traceparent=request.headers.get("traceparent"),
     )
@@ -78,7 +80,7 @@ async def create_chat_completion(
     except PublishFailed as exc:
         CHAT_REQUESTS.labels(mode.value, "unavailable").inc()
         return error_response(exc.info)
-    deadline = time.monotonic() + settings.request_timeout_s
+    deadline = time.monotonic() + timeout_s
     try:
         first = await _next(subscription, deadline, final_only=mode is Mode.SYNC)
     except BaseException:
@@ -161,6 +163,7 @@ async def _relay(
     yield _sse(renderer.first())
     reply = first
     attempt_id = first.attempt_id
+    expected_seq = 0  # a request's chunks are numbered from 0 across its attempts
     while True:
         if isinstance(reply, ReplyFinal):
             CHAT_REQUESTS.labels(Mode.STREAM.value, reply.status.value).inc()
@@ -170,19 +173,21 @@ async def _relay(
                 return
             yield b"data: [DONE]\n\n"
             return
-        if reply.attempt_id != attempt_id:
-            # The worker restarted the vendor call after part of an answer was relayed; splicing
-            # two answers would corrupt the stream, so it ends with an error instead.
-            CHAT_REQUESTS.labels(Mode.STREAM.value, "restarted").inc()
+        if reply.attempt_id != attempt_id or reply.seq != expected_seq:
+            # Another attempt after part of an answer was relayed (the worker restarted the
+            # vendor call), or chunks lost on the way (Redis restarted): splicing would corrupt
+            # the answer, so the stream ends with an error instead.
+            CHAT_REQUESTS.labels(Mode.STREAM.value, "interrupted").inc()
             yield _sse(
                 render_error(
                     ErrorInfo(
                         code=ErrorCode.VENDOR_ERROR,
-                        message="The upstream call was interrupted after the answer had started.",
+                        message="The answer was interrupted after it had started; try again.",
                     )
                 )
             )
             return
+        expected_seq += 1
         for chunk in renderer.render(reply.delta):
             yield _sse(chunk)
         reply = await _next(subscription, deadline, final_only=False)

@@ -14,6 +14,7 @@ Exceptions an adapter raises, each carrying the ``ErrorInfo`` the worker reports
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -26,6 +27,8 @@ from contracts.errors import ErrorCode, ErrorInfo
 # Vendor error messages are kept for the caller, but bounded: some vendors echo the whole
 # offending request (prompt text included) back in their 400 bodies.
 MAX_VENDOR_MESSAGE_CHARS = 500
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,13 +101,15 @@ class ProviderError(Exception):
 class VendorProtocolError(ProviderError):
     """The vendor's answer does not follow its own protocol (bad JSON, missing fields)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, problem: str) -> None:
+        """``problem`` is the adapter's own description of what is wrong ("chat completion has
+        no choices"), never a library's exception text: it reaches the caller."""
         # Retryable: a garbled answer is usually a transient fault (truncated body, a proxy
         # error page), and the worker decides whether the stream can still be retried.
         super().__init__(
             ErrorInfo(
                 code=ErrorCode.VENDOR_BAD_RESPONSE,
-                message=excerpt(message),
+                message=excerpt(f"The vendor's answer could not be read: {problem}."),
                 retryable=True,
             )
         )
@@ -132,26 +137,109 @@ def excerpt(message: str) -> str:
     return message[: MAX_VENDOR_MESSAGE_CHARS - 1] + "…"
 
 
-def body_excerpt(body: bytes) -> str:
-    """A raw error body as text, for vendors whose error shape we could not read; empty for an
-    HTML page (a proxy's error page says nothing the status does not)."""
+def status_message(status: int, body: bytes) -> str:
+    """What the caller is told when a vendor's error body holds no message we can read.
+
+    The body itself (a proxy's HTML page, an Envoy "upstream connect error ...", an unknown
+    shape) is logged, bounded, not passed on: it is infrastructure talking, not the vendor.
+    """
     text = body.decode("utf-8", errors="replace").strip()
-    return "" if text.startswith("<") else excerpt(text)
+    if text and not text.startswith("<"):  # an HTML page says nothing the status does not
+        log.warning("vendor answered HTTP %d with an unreadable error body: %.200s", status, text)
+    return f"The vendor answered with HTTP status {status}."
 
 
-def classify_transport_error(exc: Exception) -> ErrorInfo:
-    """Classify an exception raised while calling a vendor (aiohttp's tree, or our own)."""
+# Each kind of transport failure, most specific first, with what the caller is told. The
+# library's own text (aiohttp's class names, socket errors, addresses) goes to the log only.
+# Order matters: aiohttp's timeouts are connection errors too, and its DNS and TLS failures are
+# connector errors.
+_TRANSPORT_FAILURES: tuple[tuple[type[BaseException], ErrorCode, str], ...] = (
+    # Connect timeouts count as the vendor's: it may never have seen the request, but from
+    # the caller's side it is the vendor that did not answer in time.
+    (
+        aiohttp.ConnectionTimeoutError,
+        ErrorCode.VENDOR_TIMEOUT,
+        "The vendor could not be reached in time.",
+    ),
+    (TimeoutError, ErrorCode.VENDOR_TIMEOUT, "The vendor did not answer in time."),
+    (
+        aiohttp.ClientConnectorDNSError,
+        ErrorCode.VENDOR_UNREACHABLE,
+        "The vendor's address could not be resolved.",
+    ),
+    (
+        aiohttp.ClientSSLError,
+        ErrorCode.VENDOR_UNREACHABLE,
+        "A secure connection to the vendor could not be established.",
+    ),
+    (
+        aiohttp.ClientConnectorError,
+        ErrorCode.VENDOR_UNREACHABLE,
+        "The vendor could not be reached.",
+    ),
+    (
+        aiohttp.ClientPayloadError,
+        ErrorCode.VENDOR_UNREACHABLE,
+        "The connection to the vendor was lost mid-response.",
+    ),
+    (
+        aiohttp.ServerDisconnectedError,
+        ErrorCode.VENDOR_UNREACHABLE,
+        "The vendor closed the connection before answering in full.",
+    ),
+    # Resets and any other socket failure once connected; a bare OSError can escape aiohttp's
+    # transports too.
+    (
+        aiohttp.ClientConnectionError,
+        ErrorCode.VENDOR_UNREACHABLE,
+        "The connection to the vendor was lost.",
+    ),
+    (ConnectionError, ErrorCode.VENDOR_UNREACHABLE, "The connection to the vendor was lost."),
+)
+# Anything else (an invalid URL, a bug) is ours.
+_INTERNAL_MESSAGE = "The call to the vendor failed inside Switchyard."
+
+
+def classify_transport_error(
+    exc: BaseException,
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    request_id: str | None = None,
+) -> ErrorInfo:
+    """Classify an exception raised while calling a vendor (aiohttp's tree, or our own).
+
+    The caller is told what happened in Switchyard's words; the exception itself is logged
+    here, with whatever of ``provider``, ``model`` and ``request_id`` the worker passes.
+    """
     if isinstance(exc, ProviderError):
         return exc.info
-    detail = excerpt(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-    # Timeouts first: aiohttp's ServerTimeoutError is a connection error *and* a timeout.
-    # Connect timeouts count too: the vendor may never have seen the request, but from the
-    # caller's side it is the vendor that did not answer in time.
-    if isinstance(exc, TimeoutError):
-        return ErrorInfo(code=ErrorCode.VENDOR_TIMEOUT, message=detail, retryable=True)
-    # ClientConnectionError = refused, reset, DNS, and the vendor hanging up mid-answer;
-    # ClientPayloadError = a body cut short. Anything else from aiohttp (say, an invalid URL)
-    # is our bug and stays INTERNAL.
-    if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError):
-        return ErrorInfo(code=ErrorCode.VENDOR_UNREACHABLE, message=detail, retryable=True)
-    return ErrorInfo(code=ErrorCode.INTERNAL, message=detail, retryable=False)
+    for kind, code, message in _TRANSPORT_FAILURES:
+        if isinstance(exc, kind):
+            log.warning(
+                "vendor call failed (%s): %s",
+                _context(provider=provider, model=model, request_id=request_id),
+                _describe(exc),
+            )
+            return ErrorInfo(code=code, message=message, retryable=True)
+    log.warning(
+        "vendor call failed inside Switchyard (%s)",
+        _context(provider=provider, model=model, request_id=request_id),
+        exc_info=exc,
+    )
+    return ErrorInfo(code=ErrorCode.INTERNAL, message=_INTERNAL_MESSAGE, retryable=False)
+
+
+def _context(**fields: str | None) -> str:
+    return " ".join(f"{name}={value}" for name, value in fields.items() if value) or "no context"
+
+
+def _describe(exc: BaseException) -> str:
+    """The exception and its causes, for the log: ``ClientOSError: [Errno 104] reset``."""
+    parts: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(parts) < 4:
+        text = str(seen)
+        parts.append(f"{type(seen).__name__}: {text}" if text else type(seen).__name__)
+        seen = seen.__cause__ or seen.__context__
+    return " <- ".join(parts)

@@ -23,6 +23,13 @@ async def records_with_key(
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record of ``topic`` keyed ``key`` written so far, in partition order (one key
     always lands on one partition, so that is the order they were written in)."""
+    return await records_with_keys(bootstrap, topic, {key})
+
+
+async def records_with_keys(
+    bootstrap: str, topic: str, keys: set[bytes]
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topic`` with one of ``keys``, in partition order."""
     # Subscribed without a group, the consumer is assigned every partition of the topic.
     consumer = AIOKafkaConsumer(
         topic,
@@ -42,7 +49,7 @@ async def records_with_key(
             while await _behind(consumer, ends):
                 batches = await consumer.getmany(timeout_ms=200, max_records=1000)
                 for tp, records in batches.items():
-                    found.extend(r for r in records if r.key == key and r.offset < ends[tp])
+                    found.extend(r for r in records if r.key in keys and r.offset < ends[tp])
         return found
     finally:
         await consumer.stop()

@@ -46,7 +46,10 @@ REDELIVERED = 15
 
 
 def usage_event(n: int, run: str) -> UsageEvent:
+    """Every tenth attempt failed: half of those before any output (no tokens, free), half as a
+    stream the vendor cut, carrying the tokens Switchyard counted (estimated, charged)."""
     request_id = f"{run}-req-{n}"
+    failed, cut = n % 10 == 0, n % 20 == 10
     return UsageEvent(
         event_id=UsageEvent.make_id(request_id, 1),
         request_id=request_id,
@@ -60,8 +63,11 @@ def usage_event(n: int, run: str) -> UsageEvent:
         provider="openai",
         model="openai/gpt-itest",
         requested_model="gpt-itest",
-        status="ok" if n % 10 else "error",
-        usage={"input_tokens": 1000 + n, "cache_read_tokens": n, "output_tokens": 7 * n},
+        status="error" if failed else "ok",
+        usage={}
+        if failed and not cut
+        else {"input_tokens": 1000 + n, "cache_read_tokens": n, "output_tokens": 7 * n},
+        usage_estimated=cut,
     )
 
 
@@ -162,9 +168,18 @@ async def test_each_event_is_stored_once_and_poison_goes_to_the_dlq(
     )
     # Counted without FINAL: the duplicates were never written, not merely merged away.
     assert rows == (EVENTS, expected_cost)
-    # 54 ok calls (every tenth failed, free), each 1000 uncached input tokens at 1.10, n cached
-    # at 0.275 and 7n output at 4.40: (54 * 1100 + 31.075 * 1620) / 1e6
-    assert expected_cost == Decimal("0.1097415")
+    # 54 ok calls and 3 cut streams (n = 10, 30, 50; the other 3 failures are free), each 1000
+    # uncached input tokens at 1.10, n cached at 0.275 and 7n output at 4.40:
+    # (57 * 1100 + 31.075 * (1770 - 0 - 20 - 40)) / 1e6
+    assert expected_cost == Decimal("0.11583825")
+    charged_failures = clickhouse.query(
+        "SELECT usage_estimated, count(), sum(cost_usd) FROM usage_events"
+        " WHERE request_id LIKE {run:String} AND status = 'error'"
+        " GROUP BY usage_estimated ORDER BY usage_estimated",
+        parameters={"run": f"{run}-%"},
+    ).result_rows
+    # (3 * 1100 + 31.075 * (10 + 30 + 50)) / 1e6 for the cut streams
+    assert charged_failures == [(False, 3, Decimal(0)), (True, 3, Decimal("0.00609675"))]
     assert counter(metrics, "sy_metering_events_inserted") == EVENTS
     assert counter(metrics, "sy_metering_poison_messages") == 1
 

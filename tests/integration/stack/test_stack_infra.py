@@ -72,11 +72,12 @@ def test_topics_are_never_created_by_accident(infra: RunningStack) -> None:
     assert "auto.create.topics.enable=false" in config
 
 
-def test_redis_persists_with_aof(redis_url: str) -> None:
+def test_redis_keeps_nothing_on_disk(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
     try:
-        assert client.config_get("appendonly") == {"appendonly": "yes"}
-        assert client.config_get("appendfsync") == {"appendfsync": "everysec"}
+        # Sealing keys and replies must not outlive the process (zero data retention).
+        assert client.config_get("appendonly") == {"appendonly": "no"}
+        assert client.config_get("save") == {"save": ""}
     finally:
         client.close()
 
@@ -116,27 +117,33 @@ def test_down_stops_only_what_it_started(private_stack: Stack, infra: RunningSta
         bystander.wait()
 
 
-def test_redis_killed_hard_comes_back_with_its_data(private_stack: Stack) -> None:
+def test_redis_killed_hard_comes_back_empty_and_leaves_no_files(private_stack: Stack) -> None:
+    redis_dir = private_stack.layout.redis_dir
+    # What an earlier, persistent Redis of this home left: deleted at start, never loaded.
+    redis_dir.mkdir(parents=True, exist_ok=True)
+    (redis_dir / "appendonlydir").mkdir(exist_ok=True)
+    (redis_dir / "appendonlydir" / "appendonly.aof.1.incr.aof").write_bytes(b"SET sy:seal:x k")
+    (redis_dir / "dump.rdb").write_bytes(b"REDIS0011")
     private_stack.up(["redis"])
+    assert sorted(p.name for p in redis_dir.iterdir()) == ["redis.conf"]
     url = private_stack.layout.redis_url
     client = redis.Redis.from_url(url)
     try:
-        client.set("stack-test:survives", "yes")
+        client.set("stack-test:gone", "yes")
     finally:
         client.close()
 
-    # appendfsync everysec: a process crash keeps what Redis already wrote to the AOF (the OS
-    # holds it); only a machine crash could lose the last second.
     private_stack.kill("redis", signal.SIGKILL)
     assert not private_stack.is_running("redis")
     private_stack.restart("redis")
 
     client = redis.Redis.from_url(url)
     try:
-        assert client.get("stack-test:survives") == b"yes"
+        assert client.get("stack-test:gone") is None
     finally:
         client.close()
     private_stack.down(["redis"])
+    assert sorted(p.name for p in redis_dir.iterdir()) == ["redis.conf"]
 
 
 async def test_kafka_restart_keeps_topics_and_messages(private_stack: Stack) -> None:

@@ -37,6 +37,7 @@ from services.workers.dispatch import Dispatcher
 from services.workers.http_pool import vendor_session
 from services.workers.providers.registry import endpoint_for
 from services.workers.retry import RetryPolicy
+from services.workers.timeouts import VendorTimeouts
 from tests.integration.common.polling import eventually
 from tests.integration.common.sealed_requests import SealedRequest, replies_on, sealed_request
 from tests.integration.common.topic_reading import records_with_key
@@ -121,8 +122,7 @@ def make_dispatcher(
             delivery=OutcomeDelivery(replies, producer),
             requests=store,
             retry=retry,
-            connect_timeout_s=5.0,
-            read_timeout_s=30.0,
+            timeouts={"openai": VendorTimeouts(response_s=30.0, stream_idle_s=30.0)},
         )
 
     return make
@@ -410,7 +410,7 @@ async def test_a_request_whose_key_is_gone_is_answered_with_an_error_without_a_v
 
     await assert_refused_without_a_vendor_call(
         request,
-        ErrorCode.INTERNAL,
+        ErrorCode.UNAVAILABLE,
         redis=redis,
         kafka_bootstrap=kafka_bootstrap,
         store=store,

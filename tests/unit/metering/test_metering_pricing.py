@@ -42,10 +42,29 @@ def test_cost_is_exact_where_a_float_is_not() -> None:
     assert sum([cost] * 3) == Decimal("0.0000015")  # 3 * (0.1e-6 + 0.4e-6) as floats is not
 
 
-def test_a_failed_attempt_costs_nothing() -> None:
-    event = usage_event(status="error", error_class="vendor_error")
+def test_a_failed_attempt_that_consumed_nothing_costs_nothing() -> None:
+    event = usage_event(status="error", error_class="vendor_error", usage={})
 
     assert price(event, model_card()) == Pricing(cost_usd=Decimal(0), priced=True)
+    # nothing to re-price either, so an unknown model does not make it unpriced
+    assert price(event, None) == Pricing(cost_usd=Decimal(0), priced=True)
+
+
+def test_a_failed_attempt_is_charged_the_usage_it_carries() -> None:
+    # A stream the vendor cut after 1000 prompt and 500 delivered tokens: what was delivered.
+    cut = usage_event(status="error", error_class="vendor_error")
+    estimated = usage_event(status="error", error_class="vendor_error", usage_estimated=True)
+    ok = usage_event()
+
+    # (1000 * 2.50 + 500 * 10) / 1e6
+    assert price(cut, model_card()) == Pricing(cost_usd=Decimal("0.0075"), priced=True)
+    assert price(estimated, model_card()) == price(ok, model_card()) == price(cut, model_card())
+
+
+def test_a_failed_attempt_with_usage_on_an_unknown_model_is_unpriced() -> None:
+    event = usage_event(status="error", error_class="vendor_error", usage={"output_tokens": 1})
+
+    assert price(event, None) == Pricing(cost_usd=Decimal(0), priced=False)
 
 
 def test_an_unknown_model_is_free_and_unpriced() -> None:

@@ -10,6 +10,7 @@ from contracts.usage import UsageEvent
 from services.metering.metrics import MeteringMetrics
 from services.metering.pricing import price
 from services.metering.recorder import UsageRecorder
+from services.metering.rows import COLUMNS, to_row
 from services.metering.schema import apply_migrations, load_migrations
 from services.metering.store import GroupBy, PricedEvent, SummaryRow, UsageStore
 from tests.unit.metering.metering_factories import priced_catalogue, usage_event
@@ -39,7 +40,7 @@ async def test_migrations_are_recorded_and_not_run_twice(
     recorded = clickhouse.query("SELECT version, name FROM schema_migrations FINAL ORDER BY 1")
     expected = [(m.version, m.name) for m in load_migrations()]
     assert recorded.result_rows == expected
-    assert [v for v, _ in expected] == [1, 2]
+    assert [v for v, _ in expected] == [1, 2, 3]
 
 
 async def test_an_event_is_stored_with_every_field(store: UsageStore) -> None:
@@ -81,8 +82,63 @@ async def test_an_event_is_stored_with_every_field(store: UsageStore) -> None:
     assert row["ttft_ms"] is None
     assert row["error_class"] == ""
     assert row["simulated"] is True
+    assert row["usage_estimated"] is False
     assert row["batch_id"] == "batch-1"
     assert row["tags"] == {"team": "search"}
+
+
+async def test_a_cut_stream_is_charged_what_it_delivered(store: UsageStore) -> None:
+    cut = usage_event(
+        "req-cut",
+        status="error",
+        error_class="vendor_error",
+        usage={"input_tokens": 1000, "output_tokens": 21},
+        usage_estimated=True,
+    )
+    refused = usage_event("req-refused", status="error", error_class="vendor_error", usage={})
+    await recorder(store).record([cut, refused])
+
+    [cut_row] = await store.events_for("req-cut")
+    [refused_row] = await store.events_for("req-refused")
+
+    # (1000 * 2.50 + 21 * 10) / 1e6, flagged: the tokens were counted, not reported
+    assert (cut_row["status"], cut_row["cost_usd"], cut_row["usage_estimated"]) == (
+        "error",
+        "0.002710000000",
+        True,
+    )
+    assert (refused_row["cost_usd"], refused_row["usage_estimated"]) == ("0E-12", False)
+    assert cut_row["priced"] is refused_row["priced"] is True
+
+
+async def test_usage_estimated_migration_keeps_old_rows_and_runs_twice(
+    store: UsageStore, clickhouse: Client
+) -> None:
+    [migration] = [m for m in load_migrations() if m.name == "usage_estimated"]
+    # The table as it was before 0003, holding a row written then.
+    clickhouse.command("ALTER TABLE usage_events DROP COLUMN usage_estimated")
+    old = usage_event("req-old", ts_ms=now_ms())
+    row = to_row(old, price(old, CATALOGUE.get(old.model)), CATALOGUE.version)
+    del row[COLUMNS.index("usage_estimated")]
+    old_columns = [c for c in COLUMNS if c != "usage_estimated"]
+    clickhouse.insert("usage_events", [row], column_names=old_columns)
+
+    for _ in range(2):  # idempotent: a crash before it was recorded runs it again
+        for statement in migration.statements():
+            clickhouse.command(statement)
+
+    [stored] = await store.events_for("req-old")
+    assert (stored["usage_estimated"], stored["cost_usd"]) == (False, "0.007500000000")
+    await store.insert_events([priced(usage_event("req-new", usage_estimated=True))])
+    [new] = await store.events_for("req-new")
+    assert new["usage_estimated"] is True
+
+
+def test_an_event_from_before_usage_estimated_still_parses() -> None:
+    old_wire = usage_event().model_dump_json(exclude={"usage_estimated"}).encode()
+    assert b"usage_estimated" not in old_wire
+
+    assert UsageEvent.model_validate_json(old_wire).usage_estimated is False
 
 
 async def test_recorder_writes_a_redelivered_event_once(
@@ -124,7 +180,7 @@ async def test_summary_is_exact_per_model(store: UsageStore) -> None:
             ts_ms=now,
             status="error",
             error_class="vendor_overloaded",
-            usage={"input_tokens": 5000},
+            usage={},  # refused before any work: the worker sends no tokens
         ),
         usage_event("mystery", model="openai/gpt-unknown", ts_ms=now),
         usage_event("old", ts_ms=now - 2 * 3_600_000),  # outside the window
@@ -150,7 +206,7 @@ async def test_summary_is_exact_per_model(store: UsageStore) -> None:
     assert gpt_cost == Decimal("0.0408625")  # (7021 * 2.50 + 2331 * 10) / 1e6
     claude = summary["anthropic/claude-test"]
     assert (claude.requests, claude.ok, claude.errors) == (2, 1, 1)
-    # the failed call is free: (1000 * 3 + 4000 * 0.30 + 10 * 15) / 1e6
+    # the failed call consumed nothing and is free: (1000 * 3 + 4000 * 0.30 + 10 * 15) / 1e6
     assert claude.cost_usd == Decimal("0.00435")
     assert summary["openai/gpt-unknown"].unpriced == 1
     assert summary["openai/gpt-unknown"].cost_usd == 0

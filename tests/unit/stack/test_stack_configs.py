@@ -32,7 +32,7 @@ def test_kafka_cluster_id_is_made_once(tmp_path: Path) -> None:
     assert _kafka.cluster_id(layout) == first
 
 
-def test_redis_config_persists_with_aof_on_loopback(tmp_path: Path) -> None:
+def test_redis_config_keeps_nothing_on_disk_and_listens_on_loopback(tmp_path: Path) -> None:
     layout = StackLayout(home=tmp_path, port_offset=10000)
     _redis.prepare(layout)
     lines = {
@@ -42,7 +42,8 @@ def test_redis_config_persists_with_aof_on_loopback(tmp_path: Path) -> None:
     }
     assert ("port", "16380") in lines
     assert ("bind", "127.0.0.1") in lines
-    assert ("appendonly", "yes") in lines
-    assert ("appendfsync", "everysec") in lines
+    # Nothing on disk: sealing keys and replies must not outlive a restart (zero retention).
+    assert ("appendonly", "no") in lines
+    assert ("save", '""') in lines
     assert ("daemonize", "no") in lines
     assert ("dir", str(tmp_path / "redis")) in lines

@@ -18,7 +18,8 @@ Mapping rules, in the order a reader will wonder about them:
   ``function_call`` of the same name, so old clients keep working on every vendor.
 
 Empty text is dropped rather than kept as an empty part: it carries nothing, and some vendors
-refuse empty text blocks.
+refuse empty text blocks. A user message left with no content at all is refused (400), since
+vendors refuse an empty turn, and so is a conversation of empty system messages only.
 """
 
 from __future__ import annotations
@@ -62,6 +63,13 @@ def parse_messages(value: object, path: str = "messages") -> Conversation:
     for index, item in enumerate(items):
         reader.read(Fields.of(item, child(path, index)), index)
     system = "\n\n".join(reader.system_texts) if reader.system_texts else None
+    if not any(reader.system_texts) and not reader.messages:
+        # Only empty system or developer messages: nothing would be left to send a vendor.
+        raise invalid(
+            child(child(path, len(items) - 1), "content"),
+            "string too short. Expected a string with minimum length 1, "
+            "but got an empty string instead.",
+        )
     return Conversation(system=system, messages=reader.messages)
 
 
@@ -104,6 +112,17 @@ class _ConversationReader:
                 for index, raw in enumerate(_non_empty_parts(content, path))
                 for part in _user_part(Fields.of(raw, child(path, index)))
             ]
+        if not parts:
+            # Empty text is dropped (see the module docstring), and a user turn with nothing left
+            # would be dropped by the vendor adapters in turn, leaving a conversation the vendor
+            # refuses for a reason the caller cannot recognise. Refused here, with its path.
+            if isinstance(content, str):
+                raise invalid(
+                    path,
+                    "string too short. Expected a string with minimum length 1, "
+                    "but got an empty string instead.",
+                )
+            raise invalid(path, "expected at least one content part that is not empty text.")
         return Message(role=Role.USER, content=[*parts], name=message.string("name"))
 
     def _assistant(self, message: Fields, index: int) -> Message:

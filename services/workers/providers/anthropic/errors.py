@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from contracts.errors import ErrorCode, ErrorInfo
 from services.workers.providers._decoding import parse_wire
 from services.workers.providers.anthropic.response import ErrorObjectWire, Lenient
-from services.workers.providers.base import VendorProtocolError, body_excerpt, excerpt
+from services.workers.providers.base import VendorProtocolError, excerpt, status_message
 from services.workers.providers.retry_after import retry_after_seconds
 
 # error.type -> (code, retryable). Authentication, permission and billing failures concern the
@@ -53,8 +53,8 @@ def classify_anthropic_error(status: int, headers: Mapping[str, str], body: byte
     """Classify a non-2xx Messages answer, by ``error.type`` first, the status second."""
     error: ErrorObjectWire | None = None
     with contextlib.suppress(VendorProtocolError):  # unreadable bodies fall back to the status
-        error = parse_wire(_ErrorResponse, body, what="error body").error
-    message = (error.message if error else None) or body_excerpt(body) or f"HTTP {status}"
+        error = parse_wire(_ErrorResponse, body, what="error body", logged=False).error
+    message = (error.message if error else None) or status_message(status, body)
     info = classify_error_type(error.type if error else None, message, status=status)
     if info.retryable:
         info = info.model_copy(update={"retry_after_s": retry_after_seconds(headers)})

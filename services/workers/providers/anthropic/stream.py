@@ -60,7 +60,11 @@ class AnthropicStreamDecoder:
         elif kind == "error":
             error = parsed.error or ErrorObjectWire()
             raise VendorStreamError(
-                classify_error_type(error.type, error.message or "", status=None)
+                classify_error_type(
+                    error.type,
+                    error.message or "The vendor reported an error mid-stream.",
+                    status=None,
+                )
             )
         # ping, content_block_stop and event types added after this was written carry nothing
         # we need; Anthropic documents that unknown events should be ignored.

@@ -10,7 +10,7 @@ import orjson
 
 from contracts.errors import ErrorCode, ErrorInfo
 from services.workers.providers._decoding import load_json
-from services.workers.providers.base import VendorProtocolError, body_excerpt, excerpt
+from services.workers.providers.base import VendorProtocolError, excerpt, status_message
 from services.workers.providers.openai_compat.response import ErrorBodyWire
 from services.workers.providers.retry_after import retry_after_seconds
 
@@ -27,7 +27,7 @@ def classify_openai_error(status: int, headers: Mapping[str, str], body: bytes) 
     it is our configuration at fault, never the caller's.
     """
     error = _error_body(body)
-    message = excerpt(_message_of(error) or body_excerpt(body) or f"HTTP {status}")
+    message = excerpt(_message_of(error) or status_message(status, body))
     code = str(error.code) if error and error.code is not None else ""
 
     def info(code_: ErrorCode, retryable: bool, *, param: str | None = None) -> ErrorInfo:
@@ -68,7 +68,7 @@ def classify_openai_error(status: int, headers: Mapping[str, str], body: bytes) 
 
 
 def classify_stream_error(error: ErrorBodyWire | None) -> ErrorInfo:
-    message = excerpt(_message_of(error) or "the vendor reported an error mid-stream")
+    message = excerpt(_message_of(error) or "The vendor reported an error mid-stream.")
     kind = f"{error.type or ''} {error.code or ''}" if error else ""
     if "rate_limit" in kind:
         return ErrorInfo(code=ErrorCode.VENDOR_RATE_LIMITED, message=message, retryable=True)
@@ -88,7 +88,7 @@ def _error_body(body: bytes) -> ErrorBodyWire | None:
     """The error object from the shapes the copies use: ``{"error": {...}}`` (OpenAI),
     ``[{"error": {...}}]`` (Gemini), ``{"message": ..., "type": ...}`` (Mistral, others)."""
     try:
-        value: Any = load_json(body, what="error body")
+        value: Any = load_json(body, what="error body", logged=False)
     except VendorProtocolError:
         return None
     if isinstance(value, list) and value:

@@ -346,8 +346,47 @@ def test_unicode_passes_through_untouched() -> None:
     assert parsed.chat.messages[0].text() == text
 
 
-def test_empty_user_text_is_dropped_not_kept_as_an_empty_part() -> None:
-    assert parse(messages=[{"role": "user", "content": ""}]).chat.messages[0].content == []
+def test_empty_text_parts_are_dropped_not_kept_as_empty_parts() -> None:
+    content = [{"type": "text", "text": ""}, {"type": "text", "text": "hi"}]
+    parsed = parse(messages=[{"role": "user", "content": content}])
+    assert parsed.chat.messages[0].content == [TextPart(text="hi")]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "string too short. Expected a string with minimum length 1"),
+        ([], "empty array. Expected an array with minimum length 1"),
+        ([{"type": "text", "text": ""}], "expected at least one content part"),
+    ],
+)
+def test_a_user_message_with_no_content_is_refused_naming_it(content: object, message: str) -> None:
+    # Not dropped: a conversation left without it fails at the vendor, with a misleading reason.
+    later_turn = [
+        USER_HI,
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": content},
+    ]
+    with pytest.raises(ProtocolError) as refused:
+        parse(messages=later_turn)
+    assert refused.value.param == "messages[2].content"
+    assert refused.value.info.message.startswith(f"Invalid 'messages[2].content': {message}")
+
+
+EMPTY_TEXT = {"type": "text", "text": ""}
+
+
+@pytest.mark.parametrize("role", ["system", "developer"])
+def test_a_conversation_of_empty_system_messages_only_is_refused(role: str) -> None:
+    with pytest.raises(ProtocolError) as refused:
+        parse(messages=[{"role": role, "content": ""}, {"role": role, "content": [EMPTY_TEXT]}])
+    assert refused.value.param == "messages[1].content"
+
+
+def test_an_empty_system_message_beside_a_real_turn_is_accepted() -> None:
+    parsed = parse(messages=[{"role": "system", "content": ""}, USER_HI])
+    assert parsed.chat.system == ""
+    assert [m.role for m in parsed.chat.messages] == [Role.USER]
 
 
 # ---- refusals ------------------------------------------------------------------------------

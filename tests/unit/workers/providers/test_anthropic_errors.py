@@ -51,7 +51,7 @@ def test_status_fallback_for_unreadable_bodies(
 ) -> None:
     info = classify_anthropic_error(status, {}, b"<html><h1>Bad Gateway</h1></html>")
     assert (info.code, info.retryable) == (code, retryable)
-    assert info.message == f"HTTP {status}"
+    assert info.message == f"The vendor answered with HTTP status {status}."
 
 
 def test_type_wins_over_status() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from contracts.errors import ErrorCode
@@ -50,7 +52,7 @@ def test_recorded_error_bodies(status: int, payload: str, code: ErrorCode, retry
 def test_status_table(status: int, code: ErrorCode, retryable: bool) -> None:
     info = classify_openai_error(status, {}, b"")
     assert (info.code, info.retryable) == (code, retryable)
-    assert info.message == f"HTTP {status}"
+    assert info.message == f"The vendor answered with HTTP status {status}."
 
 
 def test_vendor_message_and_param_are_kept() -> None:
@@ -74,10 +76,25 @@ def test_long_messages_are_truncated_and_html_is_not_echoed() -> None:
     body = ('{"error": {"message": "' + "x" * 5000 + '"}}').encode()
     assert len(classify_openai_error(500, {}, body).message) == MAX_VENDOR_MESSAGE_CHARS
     html = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
-    assert classify_openai_error(502, {}, html).message == "HTTP 502"
-    assert classify_openai_error(500, {}, b"upstream connect error").message == (
-        "upstream connect error"
+    assert classify_openai_error(502, {}, html).message == (
+        "The vendor answered with HTTP status 502."
     )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"upstream connect error or disconnect/reset before headers. reset reason: overflow",
+        b'{"unexpected": "shape"}',
+    ],
+)
+def test_bodies_without_a_vendor_message_are_logged_not_passed_on(
+    body: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        info = classify_openai_error(503, {}, body)
+    assert info.message == "The vendor answered with HTTP status 503."
+    assert body.decode()[:40] in caplog.text
 
 
 @pytest.mark.parametrize(

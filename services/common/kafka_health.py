@@ -1,0 +1,58 @@
+"""Whether Kafka answers now, not whether it answered at start-up.
+
+A producer that has lost its broker says nothing until a send times out, and a consumer keeps
+polling quietly; so each service asks the broker itself, once a second, for its metadata (one
+small request). Health endpoints report the answer, and ingress refuses new requests at once
+while the broker is known to be down instead of holding them for a publish time-out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaError
+
+log = logging.getLogger(__name__)
+
+_PROBE_EVERY_S = 1.0
+_PROBE_TIMEOUT_S = 2.0
+
+
+class KafkaWatch:
+    def __init__(self, client: AIOKafkaClient, *, every_s: float = _PROBE_EVERY_S) -> None:
+        self._client = client
+        self._every_s = every_s
+        self._task: asyncio.Task[None] | None = None
+        self.up = False
+
+    async def start(self) -> None:
+        """Probe once now (so ``up`` is true at once when the broker is), then keep probing."""
+        await self._probe()
+        self._task = asyncio.create_task(self._watch(), name="kafka-watch")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self._every_s)
+            await self._probe()
+
+    async def _probe(self) -> None:
+        try:
+            async with asyncio.timeout(_PROBE_TIMEOUT_S):
+                await self._client.fetch_all_metadata()
+        except (KafkaError, OSError, TimeoutError) as exc:
+            if self.up:
+                log.warning("kafka is unreachable: %s", type(exc).__name__)
+            self.up = False
+            return
+        if not self.up:
+            log.info("kafka is reachable")
+        self.up = True
