@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 
 from contracts.catalogue import Catalogue
 from contracts.errors import ErrorCode, ErrorInfo
-from services.ingress.auth import KeyRing, Principal, presented_key
+from services.common.admin_key import presented_key
+from services.ingress.auth import KeyRing, Principal
 from services.ingress.errors import ApiError
 from services.ingress.gateway import Gateway
 from services.ingress.settings import IngressSettings

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-from pydantic import SecretStr, model_validator
-
+from services.common.admin_key import AdminKeySetting
 from services.common.settings import ServiceSettings
 
 
@@ -10,7 +9,7 @@ class IngressSettings(ServiceSettings):
     ingress_port: int = 8080
     ingress_workers: int = 1
     # The bootstrap admin key. Required: the stack generates one when the user sets none.
-    admin_key: SecretStr | None = None
+    admin_key: AdminKeySetting = None
     # Large enough for a few base64 images; OpenAI's own limit is in the same range.
     max_body_bytes: int = 20 * 1024 * 1024
     # How long a sync or streaming caller is served before a 504, retries and fallbacks
@@ -21,11 +20,3 @@ class IngressSettings(ServiceSettings):
     # How long a request may take to be accepted by Kafka before the caller gets a 503. Longer
     # means a broker hiccup is ridden out; shorter means a dead broker is reported sooner.
     publish_timeout_s: float = 5.0
-
-    @model_validator(mode="after")
-    def _refuse_placeholder_keys(self) -> IngressSettings:
-        if self.admin_key is not None:
-            value = self.admin_key.get_secret_value()
-            if len(value) < 16 or value.lower() in {"changeme", "change-me", "admin", "secret"}:
-                raise ValueError("SWITCHYARD_ADMIN_KEY must be a real secret of 16+ characters")
-        return self

@@ -10,8 +10,6 @@ or ``x-api-key``). Governance will bring keys scoped to a tenant's own usage.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -21,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from contracts.errors import ErrorCode
+from services.common.admin_key import digest_matches, key_digest, presented_key
 from services.metering.metrics import MeteringMetrics
 from services.metering.store import GroupBy, SummaryRow, UsageStore
 from services.metering.window import InvalidWindowError, parse_window
@@ -51,31 +50,16 @@ class NotAuthenticatedError(Exception):
     """A usage route was called without the admin key; answered 401 in OpenAI's error shape."""
 
 
-def _digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode()).digest()
-
-
-def _presented_key(request: Request) -> str | None:
-    """OpenAI's SDK sends ``Authorization: Bearer``; Anthropic's sends ``x-api-key``."""
-    authorization = request.headers.get("authorization")
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
-    api_key = request.headers.get("x-api-key")
-    return api_key.strip() if api_key and api_key.strip() else None
-
-
 async def _require_admin(request: Request) -> None:
     # Compared by digest in constant time, as the ingress does; without a configured key
     # nothing is accepted.
     expected: bytes | None = request.app.state.admin_digest
-    key = _presented_key(request)
+    key = presented_key(request)
     if key is None:
         raise NotAuthenticatedError(
             "Missing API key: send the admin key as 'Authorization: Bearer <key>' or 'x-api-key'."
         )
-    if expected is None or not hmac.compare_digest(_digest(key), expected):
+    if not digest_matches(key, expected):
         raise NotAuthenticatedError("Incorrect API key provided.")
 
 
@@ -96,7 +80,7 @@ def create_app(
     without one; tests may build the app so)."""
     app = FastAPI(title="Switchyard metering", docs_url=None, redoc_url=None)
     app.state.store = store
-    app.state.admin_digest = _digest(admin_key) if admin_key else None
+    app.state.admin_digest = key_digest(admin_key) if admin_key else None
     app.add_exception_handler(NotAuthenticatedError, _not_authenticated)
     usage = APIRouter(prefix="/v1/usage", dependencies=[Depends(_require_admin)])
 

@@ -9,8 +9,7 @@ takes (``SWITCHYARD_ADMIN_KEY``), as usage is admin data until governance brings
 
 from __future__ import annotations
 
-from pydantic import SecretStr, model_validator
-
+from services.common.admin_key import AdminKeySetting
 from services.common.settings import ServiceSettings
 
 # Addresses that mean "every interface" when bound to, and nothing when connected to.
@@ -22,21 +21,12 @@ class MeteringSettings(ServiceSettings):
     metering_host: str = "127.0.0.1"
     metering_port: int = 8091
     # Required by every usage route; ``switchyard up`` passes the stack's key.
-    admin_key: SecretStr | None = None
+    admin_key: AdminKeySetting = None
     metering_consumer_group: str = "sy-metering"
     # One ClickHouse insert per batch: large enough to keep inserts few (ClickHouse likes big
     # inserts), short enough that a dashboard lags the traffic by a fraction of a second.
     metering_batch_max_events: int = 500
     metering_batch_max_wait_ms: int = 200
-
-    @model_validator(mode="after")
-    def _refuse_placeholder_keys(self) -> MeteringSettings:
-        # The ingress's rule, so one key is accepted or refused by both.
-        if self.admin_key is not None:
-            value = self.admin_key.get_secret_value()
-            if len(value) < 16 or value.lower() in {"changeme", "change-me", "admin", "secret"}:
-                raise ValueError("SWITCHYARD_ADMIN_KEY must be a real secret of 16+ characters")
-        return self
 
     @property
     def metering_url(self) -> str:
