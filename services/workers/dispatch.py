@@ -89,13 +89,15 @@ class _Charge:
     estimated: bool = False
 
     @staticmethod
-    def of_failure(chat: ChatRequest, reported: Usage | None, tally: StreamTally) -> _Charge:
+    async def of_failure(chat: ChatRequest, reported: Usage | None, tally: StreamTally) -> _Charge:
         reported = reported or Usage()
         if reported.output_tokens or not tally.produced:
             return _Charge(reported)  # the vendor's own figures, or nothing produced at all
         # The vendor produced output and never said what it cost. Some say what the prompt
         # cost at the start (Anthropic's message_start): keep that, count the rest.
-        estimate = estimate_usage(chat, tally.text)
+        # In a thread: the first count loads the tokenizer (about a second, and ~110 MiB that a
+        # worker only pays once a stream is cut), and a long prompt takes a while to count.
+        estimate = await asyncio.to_thread(estimate_usage, chat, tally.text)
         usage = reported.model_copy(
             update={
                 "input_tokens": reported.input_tokens or estimate.input_tokens,
@@ -246,7 +248,7 @@ class Dispatcher:
                     )
                 except CallerGone:
                     gone = ErrorInfo(code=ErrorCode.CANCELLED, message="the caller went away")
-                    charge = _Charge.of_failure(chat, tally.usage, tally)
+                    charge = await _Charge.of_failure(chat, tally.usage, tally)
                     self._record(plan, target, endpoint, progress, picked_up_ms, gone, charge)
                     return self._final(plan, target, endpoint, attempt_id, error=gone)
                 except ReplyPathLost:
@@ -255,11 +257,11 @@ class Dispatcher:
                         message="The answer's stream was interrupted inside Switchyard; try again.",
                         retryable=True,
                     )
-                    charge = _Charge.of_failure(chat, tally.usage, tally)
+                    charge = await _Charge.of_failure(chat, tally.usage, tally)
                     self._record(plan, target, endpoint, progress, picked_up_ms, lost, charge)
                     return self._final(plan, target, endpoint, attempt_id, error=lost)
                 except CallFailed as failed:
-                    charge = _Charge.of_failure(chat, failed.usage, tally)
+                    charge = await _Charge.of_failure(chat, failed.usage, tally)
                     self._record(
                         plan, target, endpoint, progress, picked_up_ms, failed.info, charge
                     )

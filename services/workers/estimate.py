@@ -66,7 +66,6 @@ __all__ = [
     "estimate_completion_tokens",
     "estimate_prompt_tokens",
     "estimate_usage",
-    "warm_up",
 ]
 
 ENCODING = "o200k_base"
@@ -85,7 +84,8 @@ class _Tokenizer(Protocol):
 @functools.cache
 def _tokenizer() -> _Tokenizer:
     # Imported here, not at the top: the package decodes its vocabularies on import, most of a
-    # second that every importer of the worker would otherwise pay. ``warm_up`` pays it at start.
+    # second and ~110 MiB that every worker would otherwise pay. The worker counts in a thread,
+    # so the first count loads it off the event loop, and only once a stream is cut.
     with warnings.catch_warnings():
         # bpe-openai 0.1.4 reads them with ``importlib.resources.open_binary``, deprecated since
         # Python 3.11; harmless, but the test suite turns warnings into errors.
@@ -93,12 +93,6 @@ def _tokenizer() -> _Tokenizer:
         bindings = importlib.import_module("bpe_openai._bindings")
     tokenizer: _Tokenizer = bindings.tokenizer_for_encoding(ENCODING)
     return tokenizer
-
-
-def warm_up() -> None:
-    """Load the tokenizer now (blocking, ~1 s the first time), so that the first estimate on the
-    worker's event loop does not stall it. Call once at worker start, e.g. in a thread."""
-    _tokenizer().count("warm up")
 
 
 def count_text_tokens(text: str) -> int:

@@ -28,7 +28,6 @@ from services.common.replies import ReplySender
 from services.common.request_state import RequestStore
 from services.common.runtime import run_consumers, run_until_signalled
 from services.workers.dispatch import Dispatcher, new_instance_id
-from services.workers.estimate import warm_up
 from services.workers.http_pool import vendor_session
 from services.workers.providers.registry import endpoint_for
 from services.workers.retry import RetryPolicy
@@ -60,8 +59,6 @@ async def run(settings: WorkerSettings, providers: list[str], stop: asyncio.Even
             endpoint.base_url,
             " (simulated: no API key set)" if endpoint.simulated else "",
         )
-    # The tokenizer that prices cut streams loads in about a second: not on a caller's time.
-    await asyncio.to_thread(warm_up)
     max_conns = settings.worker_max_in_flight * len(providers)
     session = vendor_session(max_conns)
     await producer.start()
