@@ -1,9 +1,11 @@
 """Whether Kafka answers now, not whether it answered at start-up.
 
 A producer that has lost its broker says nothing until a send times out, and a consumer keeps
-polling quietly; so each service asks the broker itself, once a second, for its metadata (one
-small request). Health endpoints report the answer, and ingress refuses new requests at once
-while the broker is known to be down instead of holding them for a publish time-out.
+polling quietly; so each service asks the broker itself, once a second, which API versions it
+speaks: a request the broker must answer, and the cheapest there is (a metadata request, the
+obvious choice, costs ~5 ms of the event loop to parse in aiokafka, against ~0.5 ms). Health
+endpoints report the answer, and ingress refuses new requests at once while the broker is known
+to be down instead of holding them for a publish time-out.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import contextlib
 import logging
 
 from aiokafka.client import AIOKafkaClient
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.protocol.admin import ApiVersionRequest
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +49,11 @@ class KafkaWatch:
 
     async def _probe(self) -> None:
         try:
+            node = self._client.get_random_node()
+            if node is None:
+                raise KafkaConnectionError("no broker known")
             async with asyncio.timeout(_PROBE_TIMEOUT_S):
-                await self._client.fetch_all_metadata()
+                await self._client.send(node, ApiVersionRequest())
         except (KafkaError, OSError, TimeoutError) as exc:
             if self.up:
                 log.warning("kafka is unreachable: %s", type(exc).__name__)
