@@ -24,7 +24,8 @@ from contracts.outcomes import RequestOutcome
 from contracts.replies import OutcomeStatus, ReplyFinal
 from contracts.sealing import seal
 from contracts.topics import RESULTS
-from services.common.redis_client import RedisUnavailable, until_redis_answers
+from services.common.deadlines import DeadlinePassed
+from services.common.redis_client import until_redis_answers
 from services.common.replies import ReplySender
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class OutcomeDelivery:
             await until_redis_answers(
                 lambda: self._replies.send(reply_to, final), deadline_ms=envelope.deadline_ms
             )
-        except RedisUnavailable:
+        except DeadlinePassed:
             log.warning(
                 "dropped the outcome of %s: Redis stayed unreachable until its deadline",
                 envelope.request_id,

@@ -14,8 +14,6 @@ Switchyard's requests have deadlines of seconds, so:
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -25,6 +23,10 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from services.common.deadlines import retry_until
+
+T = TypeVar("T")
 
 # What "Redis is down or restarting" looks like to a caller: catch these, never a bare Exception.
 REDIS_DOWN = (RedisError, OSError)
@@ -49,27 +51,14 @@ def connect_redis(url: str, *, max_connections: int = 256) -> aioredis.Redis:
     )
 
 
-T = TypeVar("T")
-
-
-class RedisUnavailable(Exception):
-    """Redis stayed unreachable until the deadline of the work that needed it."""
-
-
 # Between tries while Redis is down: a restarted Redis is used within this long of coming back.
 _RETRY_EVERY_S = 0.25
 
 
 async def until_redis_answers(op: Callable[[], Awaitable[T]], *, deadline_ms: int) -> T:
-    """``op()``, tried again while Redis is down or restarting, until ``deadline_ms`` (epoch ms).
-
-    For work that is worth finishing late rather than never (the vendor has answered, and the
-    caller waits until its deadline): the client's own quick retries cover a connection that
-    died with a restarted server; this covers the seconds a restart takes."""
-    while True:
-        try:
-            return await op()
-        except REDIS_DOWN as exc:
-            if time.time() + _RETRY_EVERY_S >= deadline_ms / 1000:
-                raise RedisUnavailable(f"Redis unreachable until the deadline: {exc!r}") from exc
-            await asyncio.sleep(_RETRY_EVERY_S)
+    """``op()``, tried again while Redis is down or restarting, until ``deadline_ms`` (epoch ms);
+    then ``DeadlinePassed``. The client's own quick retries cover a connection that died with a
+    restarted server; this covers the seconds a restart takes."""
+    return await retry_until(
+        op, deadline_ms=deadline_ms, retry_on=REDIS_DOWN, every_s=_RETRY_EVERY_S
+    )

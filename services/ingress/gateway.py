@@ -82,6 +82,9 @@ class Gateway:
     async def submit(self, submission: Submission) -> tuple[str, ReplySubscription]:
         """Publish the request and return its id and the subscription its replies arrive on.
         The caller must ``inbox.unregister(request_id)`` when it stops listening."""
+        if not self.kafka.up:
+            # Known down: say so now (before sealing anything), not after the publish time-out.
+            raise PublishFailed(_unavailable())
         request_id = uuid.uuid4().hex
         created = now_ms()
         deadline = created + int(submission.timeout_s * 1000)
@@ -106,9 +109,6 @@ class Gateway:
             reply_to=self.inbox.key,
             tags=submission.tags,
         )
-        if not self.kafka.up:
-            # Known down: say so now, rather than after the publish time-out.
-            raise PublishFailed(_unavailable())
         subscription = self.inbox.register(request_id)
         try:
             await self._requests.open(
@@ -128,10 +128,6 @@ class Gateway:
             log.warning("could not publish request %s: %s", request_id, type(exc).__name__)
             raise PublishFailed(_unavailable()) from exc
         return request_id, subscription
-
-    @property
-    def kafka_ready(self) -> bool:
-        return self.kafka.up
 
     def abandon(self, request_id: str) -> None:
         """The caller went away mid-stream: ask the worker to stop the vendor call. Fire and

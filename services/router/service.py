@@ -17,12 +17,12 @@ from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
 from contracts import topics
-from contracts._base import now_ms
 from contracts.catalogue import default_catalogue
 from contracts.envelope import RequestEnvelope
 from contracts.errors import ErrorCode, ErrorInfo
 from contracts.topics import dispatch_topic
 from services.common.consumer import ConcurrentConsumer
+from services.common.deadlines import DeadlinePassed, retry_until
 from services.common.delivery import OutcomeDelivery
 from services.common.dlq import dead_letter
 from services.common.gc_tuning import tune_gc
@@ -64,21 +64,22 @@ class Router:
         topic = dispatch_topic(plan.primary.provider, envelope.lane).name
         # A broker that went away after this request was consumed comes back in seconds: keep
         # trying until the request's deadline rather than drop an accepted request.
-        while True:
-            try:
-                await self._producer.send_and_wait(topic, plan.to_bytes(), key=record.key)
-                break
-            except KafkaError as exc:
-                if now_ms() + _REPUBLISH_S * 1000 >= envelope.deadline_ms:
-                    log.warning("gave up planning %s: %s", envelope.request_id, exc)
-                    info = ErrorInfo(
-                        code=ErrorCode.UNAVAILABLE,
-                        message="Switchyard could not schedule the request in time.",
-                        retryable=True,
-                    )
-                    await self._delivery.deliver_error(envelope, info)
-                    return
-                await asyncio.sleep(_REPUBLISH_S)
+        try:
+            await retry_until(
+                lambda: self._producer.send_and_wait(topic, plan.to_bytes(), key=record.key),
+                deadline_ms=envelope.deadline_ms,
+                retry_on=(KafkaError,),
+                every_s=_REPUBLISH_S,
+            )
+        except DeadlinePassed as exc:
+            log.warning("gave up planning %s: %s", envelope.request_id, exc)
+            info = ErrorInfo(
+                code=ErrorCode.UNAVAILABLE,
+                message="Switchyard could not schedule the request in time.",
+                retryable=True,
+            )
+            await self._delivery.deliver_error(envelope, info)
+            return
         PLANNED.labels(plan.primary.provider, plan.reason.value).inc()
 
 

@@ -51,10 +51,11 @@ class StreamTally:
 
 
 class CallFailed(Exception):
-    def __init__(self, info: ErrorInfo, *, usage: Usage | None = None) -> None:
+    """A classified failure. What a failed stream had produced is in its ``StreamTally``."""
+
+    def __init__(self, info: ErrorInfo) -> None:
         super().__init__(info.message)
         self.info = info
-        self.usage = usage or Usage()
 
 
 @dataclass(frozen=True)
@@ -146,17 +147,16 @@ class VendorCall:
                 else:
                     await _relay_decoded(relay, decoder, events.close())
         except (VendorProtocolError, VendorStreamError) as exc:
-            raise CallFailed(exc.info, usage=tally.usage) from exc
+            raise CallFailed(exc.info) from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise CallFailed(self._transport_error(exc), usage=tally.usage) from exc
+            raise CallFailed(self._transport_error(exc)) from exc
         if not decoder.finished:
             raise CallFailed(
                 ErrorInfo(
                     code=ErrorCode.VENDOR_BAD_RESPONSE,
                     message="the vendor's stream ended before its final event",
                     retryable=True,
-                ),
-                usage=tally.usage,
+                )
             )
         return CallResult(
             response=None,

@@ -40,8 +40,9 @@ from contracts.replies import OutcomeStatus, ReplyChunk, ReplyFinal
 from contracts.sealing import SealBroken, unseal
 from contracts.topics import USAGE
 from contracts.usage import Timings, UsageEvent
+from services.common.deadlines import DeadlinePassed
 from services.common.delivery import OutcomeDelivery
-from services.common.redis_client import REDIS_DOWN, RedisUnavailable, until_redis_answers
+from services.common.redis_client import REDIS_DOWN, until_redis_answers
 from services.common.replies import ReplySender
 from services.common.request_state import RequestStore
 from services.workers.calls import CallFailed, CallResult, StreamTally, VendorCall
@@ -73,12 +74,27 @@ _USAGE_PATIENCE_S = 900.0
 _CANCEL_CHECK_S = 0.5
 
 
-class CallerGone(Exception):
+class _AttemptStopped(Exception):
+    """A streaming attempt ended by Switchyard, not by the vendor: never retried, since its
+    caller cannot take another answer. ``info`` is what the caller and the usage row are told."""
+
+    info: ErrorInfo
+
+
+class CallerGone(_AttemptStopped):
     """The streaming caller closed its connection; the vendor call is abandoned."""
 
+    info = ErrorInfo(code=ErrorCode.CANCELLED, message="the caller went away")
 
-class ReplyPathLost(Exception):
+
+class ReplyPathLost(_AttemptStopped):
     """Redis refused a piece of a stream: the caller cannot get the rest of this answer."""
+
+    info = ErrorInfo(
+        code=ErrorCode.UNAVAILABLE,
+        message="The answer's stream was interrupted inside Switchyard; try again.",
+        retryable=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -89,8 +105,8 @@ class _Charge:
     estimated: bool = False
 
     @staticmethod
-    async def of_failure(chat: ChatRequest, reported: Usage | None, tally: StreamTally) -> _Charge:
-        reported = reported or Usage()
+    async def of_failure(chat: ChatRequest, tally: StreamTally) -> _Charge:
+        reported = tally.usage or Usage()
         if reported.output_tokens or not tally.produced:
             return _Charge(reported)  # the vendor's own figures, or nothing produced at all
         # The vendor produced output and never said what it cost. Some say what the prompt
@@ -137,7 +153,7 @@ class Dispatcher:
             state = await until_redis_answers(
                 lambda: self.requests.load(plan.request_id), deadline_ms=envelope.deadline_ms
             )
-        except RedisUnavailable:
+        except DeadlinePassed:
             # Nothing was called, so nothing is charged; the caller has had its 504 by now.
             log.warning("gave up on %s: Redis was down until its deadline", plan.request_id)
             return
@@ -219,7 +235,7 @@ class Dispatcher:
                 ),
                 deadline_ms=deadline_ms,
             )
-        except RedisUnavailable:
+        except DeadlinePassed:
             # Redis lost everything it held anyway (it keeps nothing on disk): the body key
             # is gone, so a redelivered plan is refused rather than served twice.
             log.warning("could not mark %s done: Redis was down", plan.request_id)
@@ -246,22 +262,14 @@ class Dispatcher:
                     result = await self._attempt(
                         plan, target, endpoint, chat, progress, attempt_id, tally
                     )
-                except CallerGone:
-                    gone = ErrorInfo(code=ErrorCode.CANCELLED, message="the caller went away")
-                    charge = await _Charge.of_failure(chat, tally.usage, tally)
-                    self._record(plan, target, endpoint, progress, picked_up_ms, gone, charge)
-                    return self._final(plan, target, endpoint, attempt_id, error=gone)
-                except ReplyPathLost:
-                    lost = ErrorInfo(
-                        code=ErrorCode.UNAVAILABLE,
-                        message="The answer's stream was interrupted inside Switchyard; try again.",
-                        retryable=True,
+                except _AttemptStopped as stopped:
+                    charge = await _Charge.of_failure(chat, tally)
+                    self._record(
+                        plan, target, endpoint, progress, picked_up_ms, stopped.info, charge
                     )
-                    charge = await _Charge.of_failure(chat, tally.usage, tally)
-                    self._record(plan, target, endpoint, progress, picked_up_ms, lost, charge)
-                    return self._final(plan, target, endpoint, attempt_id, error=lost)
+                    return self._final(plan, target, endpoint, attempt_id, error=stopped.info)
                 except CallFailed as failed:
-                    charge = await _Charge.of_failure(chat, failed.usage, tally)
+                    charge = await _Charge.of_failure(chat, tally)
                     self._record(
                         plan, target, endpoint, progress, picked_up_ms, failed.info, charge
                     )
@@ -295,7 +303,8 @@ class Dispatcher:
         tally: StreamTally,
     ) -> CallResult:
         envelope = plan.envelope
-        streaming = envelope.mode is Mode.STREAM and envelope.reply_to is not None
+        # Streamed only to a caller that reads chunks (an inbox to send them to).
+        reply_to = envelope.reply_to if envelope.mode is Mode.STREAM else None
         timeouts = self.timeouts.get(target.provider) or VendorTimeouts()
         call = VendorCall(
             session=self.session,
@@ -304,14 +313,14 @@ class Dispatcher:
             model=target.model,
             chat=chat,
             timeout=timeouts.for_attempt(
-                stream=streaming, remaining_s=(envelope.deadline_ms - now_ms()) / 1000
+                stream=reply_to is not None,
+                remaining_s=(envelope.deadline_ms - now_ms()) / 1000,
             ),
         )
         started = time.monotonic()
         try:
-            if not streaming or envelope.reply_to is None:
+            if reply_to is None:
                 return await call.complete()
-            reply_to = envelope.reply_to
 
             async def relay(deltas: list[ChatDelta]) -> None:
                 await self._raise_if_caller_gone(plan.request_id, progress)

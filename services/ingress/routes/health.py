@@ -17,7 +17,7 @@ async def healthz(gateway: GatewayDep) -> Response:
         redis_ok = bool(await gateway.redis.ping())
     except Exception:
         redis_ok = False
-    parts = {"kafka": gateway.kafka_ready, "redis": redis_ok, "inbox": gateway.inbox.healthy}
+    parts = {"kafka": gateway.kafka.up, "redis": redis_ok, "inbox": gateway.inbox.healthy}
     ok = all(parts.values())
     return JSONResponse({"ok": ok, "parts": parts}, status_code=200 if ok else 503)
 

@@ -46,6 +46,11 @@ _IMAGE_DETAILS: dict[str, Literal["auto", "low", "high"]] = {
 }
 _IMAGE_URL_SCHEMES = ("https://", "http://", "data:")
 
+# OpenAI's words for an empty string where text is required.
+_EMPTY_STRING = (
+    "string too short. Expected a string with minimum length 1, but got an empty string instead."
+)
+
 
 @dataclass(frozen=True)
 class Conversation:
@@ -65,11 +70,7 @@ def parse_messages(value: object, path: str = "messages") -> Conversation:
     system = "\n\n".join(reader.system_texts) if reader.system_texts else None
     if not any(reader.system_texts) and not reader.messages:
         # Only empty system or developer messages: nothing would be left to send a vendor.
-        raise invalid(
-            child(child(path, len(items) - 1), "content"),
-            "string too short. Expected a string with minimum length 1, "
-            "but got an empty string instead.",
-        )
+        raise invalid(child(child(path, len(items) - 1), "content"), _EMPTY_STRING)
     return Conversation(system=system, messages=reader.messages)
 
 
@@ -117,11 +118,7 @@ class _ConversationReader:
             # would be dropped by the vendor adapters in turn, leaving a conversation the vendor
             # refuses for a reason the caller cannot recognise. Refused here, with its path.
             if isinstance(content, str):
-                raise invalid(
-                    path,
-                    "string too short. Expected a string with minimum length 1, "
-                    "but got an empty string instead.",
-                )
+                raise invalid(path, _EMPTY_STRING)
             raise invalid(path, "expected at least one content part that is not empty text.")
         return Message(role=Role.USER, content=[*parts], name=message.string("name"))
 
