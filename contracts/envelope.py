@@ -46,6 +46,14 @@ class RequestEnvelope(WireModel):
     mode: Mode
     lane: Lane = Lane.INTERACTIVE
     requested_model: str
+    # A fallback list the caller gave (``models``, OpenRouter's convention), primary first; empty
+    # when the caller named one model.
+    requested_models: list[str] = Field(default_factory=list)
+    # Prompt tokens, estimated by ingress from the body's size (no text needed): lets the router
+    # pass over a model whose context window the prompt cannot fit, without a vendor call.
+    prompt_tokens_estimate: int | None = None
+    # The caller allows a refusal on content policy grounds to move to the next target.
+    fallback_on_content_policy: bool = False
     # The normalised ``contracts.chat.ChatRequest``, JSON-encoded and sealed with the request's key.
     sealed_body: SealedBody
     created_at_ms: int

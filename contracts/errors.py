@@ -20,6 +20,8 @@ class ErrorCode(StrEnum):
     MODEL_NOT_FOUND = "model_not_found"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
+    # A vendor refused the content on policy grounds; another vendor's policy may differ.
+    CONTENT_POLICY = "content_policy"
     RATE_LIMITED = "rate_limited"
     CANCELLED = "cancelled"  # the caller went away (closed its stream) before the answer ended
     # the vendor's fault
@@ -50,6 +52,7 @@ class ErrorCode(StrEnum):
 _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.INVALID_REQUEST: 400,
     ErrorCode.CONTEXT_LENGTH_EXCEEDED: 400,
+    ErrorCode.CONTENT_POLICY: 400,
     ErrorCode.AUTHENTICATION: 401,
     ErrorCode.PERMISSION_DENIED: 403,
     ErrorCode.MODEL_NOT_FOUND: 404,

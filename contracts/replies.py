@@ -27,6 +27,10 @@ class ReplyChunk(WireModel):
     provider: str
     model: str  # canonical id of the target that answers
     simulated: bool = False
+    # On a request's first chunk only (they become response headers): vendor attempts so far,
+    # this one included, and how the answering target was reached, in a few words.
+    attempts: int | None = None
+    route: str | None = None
 
 
 class OutcomeStatus(StrEnum):
@@ -44,6 +48,8 @@ class ReplyFinal(WireModel):
     provider: str | None = None
     model: str | None = None
     simulated: bool = False
+    attempts: int | None = None  # vendor attempts the request made, across every target
+    route: str | None = None  # how the answering (or last) target was reached
 
 
 Reply = Annotated[ReplyChunk | ReplyFinal, Field(discriminator="kind")]

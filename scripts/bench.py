@@ -7,7 +7,13 @@
 2. Throughput: N concurrent clients in a closed loop against a vendor that answers instantly;
    requests/s and errors. ``wrk`` drives it when installed (its C client leaves the two cores to
    the gateway); otherwise an asyncio client does.
-3. Memory: the resident set of every process of the stack.
+3. Fallback: the added latency of a request whose primary model's vendor refuses connections
+   and that its fallback answers, beside the same request sent straight to the fallback. The
+   failing vendor is made by a worker the bench starts for the shared pool's providers, with
+   one provider's base URL pointed at a closed port; its circuit never opens in this phase
+   (so every request pays the failed attempt, the worst case), and the stack's own worker is
+   back when the bench ends.
+4. Memory: the resident set of every process of the stack.
 
 Everything talks to 127.0.0.1 only, and every phase stops by itself.
 """
@@ -16,18 +22,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import re
 import shutil
+import socket
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import yaml
 
 from services.stack import Stack, StackLayout
+from services.stack._components import worker_groups
 
 MODEL = "openai/gpt-4o-mini"
 PROMPT = "Summarise the plot of Hamlet in one sentence."
@@ -242,10 +255,109 @@ async def main() -> None:
         print(f"driver: python asyncio client (install wrk for a lighter one), {seconds:.1f} s")
     print(f"requests/s: {rps:.0f}   ok: {ok}   errors: {errors}")
 
+    await fallback_phase(stack, layout, gateway, auth, rate=args.rate, seconds=args.steady_seconds)
+
     print("\n== memory (resident set, MiB)")
     for status in stack.status():
         if status.pid is not None:
             print(f"{status.name:18}{tree_rss_mib(status.pid):9.1f}")
+
+
+# The primary whose vendor is down, and the fallback that answers.
+DOWN_PROVIDER = "mistral"
+DOWN_MODEL = "mistral/mistral-small-latest"
+
+
+async def fallback_phase(
+    stack: Stack,
+    layout: StackLayout,
+    gateway: str,
+    auth: dict[str, str],
+    *,
+    rate: float,
+    seconds: float,
+) -> None:
+    print(
+        f"\n== fallback: primary {DOWN_MODEL} refuses connections, {MODEL} answers; "
+        f"{rate:g} requests/s, {seconds:g} s each"
+    )
+    print(f"{'':34}{'p50':>9}{'p95':>9}{'p99':>9}   ok/sent")
+    plain = body(MODEL, stream=False)
+    with_fallback = {**plain, "model": DOWN_MODEL, "models": [DOWN_MODEL, MODEL]}
+    with _pool_with_a_dead_vendor(stack, layout):
+        rows = {}
+        for label, payload in (
+            ("straight to the fallback", plain),
+            ("primary down", with_fallback),
+        ):
+            samples = await steady(gateway, auth, payload, rate=rate, seconds=seconds)
+            rows[label] = describe(samples, "total_ms")
+            ok = sum(sample.ok for sample in samples)
+            print(
+                f"{label:34}"
+                + "".join(f"{rows[label][p]:9.2f}" for p in ("p50", "p95", "p99"))
+                + f"   {ok}/{len(samples)}"
+            )
+    added = {
+        p: rows["primary down"][p] - rows["straight to the fallback"][p]
+        for p in rows["primary down"]
+    }
+    print(
+        f"{'fallback ADDED (ms)':34}" + "".join(f"{added[p]:9.2f}" for p in ("p50", "p95", "p99"))
+    )
+
+
+@contextlib.contextmanager
+def _pool_with_a_dead_vendor(stack: Stack, layout: StackLayout) -> Iterator[None]:
+    """The shared worker pool, replaced for a while by one whose DOWN_PROVIDER vendor sits at
+    a closed port, with that provider's circuit unable to open."""
+    [(name, providers)] = [(n, p) for n, p in worker_groups() if DOWN_PROVIDER in p]
+    closed_port, ops_port = _free_port(), _free_port()
+    config = yaml.safe_load(layout.routing_config_file.read_text()) or {}
+    config.setdefault("providers", {}).setdefault(DOWN_PROVIDER, {})["circuit"] = {
+        "failures": 1_000_000_000
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as routing:
+        yaml.safe_dump(config, routing)
+    env = {
+        **os.environ,
+        **layout.service_env(admin_key=stack.admin_key()),
+        "SWITCHYARD_WORKER_PORT": str(ops_port),
+        "SWITCHYARD_ROUTING_CONFIG": routing.name,
+        f"{DOWN_PROVIDER.upper()}_BASE_URL": f"http://127.0.0.1:{closed_port}/v1",
+    }
+    stack.down([name])
+    argv = [sys.executable, "-c", "from services.cli import main; main()", "worker"]
+    argv += [arg for provider in providers for arg in ("--provider", provider)]
+    worker = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not _healthy(ops_port):
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the bench's worker did not start")
+            time.sleep(0.2)
+        time.sleep(3)  # its consumer groups settle (the stack's worker just left them)
+        yield
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        Path(routing.name).unlink(missing_ok=True)
+        stack.up([name])
+
+
+def _free_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0).is_success
+    except httpx.HTTPError:
+        return False
 
 
 if __name__ == "__main__":

@@ -75,6 +75,18 @@ def usage(
     usage_command(since=since, by=by, as_json=as_json)
 
 
+@app.command()
+def providers(
+    provider: Annotated[str | None, typer.Option(help="Only this provider.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print each provider's replicas, capacity and circuits, and its models' health."""
+    from services.ingress.providers_report import providers_command
+
+    _adopt_stack_env()
+    providers_command(provider, as_json)
+
+
 def _adopt_stack_env() -> None:
     """Client commands find the local stack's addresses in ``$SWITCHYARD_HOME/stack.env``
     (written by ``switchyard up``); variables already set win."""

@@ -39,6 +39,8 @@ DEFAULT_TEST_PORT_OFFSET = 10_000
 # How long a session waits for another one to finish with the test home.
 _LOCK_WAIT_S = 1800.0
 INFRA = ("kafka", "redis")
+# The test stack's routing config: routes and provider limits the tests rely on.
+TEST_ROUTING_CONFIG = Path(__file__).with_name("routing.test.yaml")
 # Written into the test home when the suite creates it. The suite wipes that directory at the
 # start of a session, and refuses to if the marker is missing: SWITCHYARD_TEST_HOME pointed at a
 # developer's real home must never be wiped.
@@ -138,6 +140,7 @@ def test_stack(test_layout: StackLayout) -> Iterator[Stack]:
             # Leftovers of a session that died before its finalizers ran: its pid files.
             stack.down()
             _claim_and_wipe(test_layout.home)
+            shutil.copyfile(TEST_ROUTING_CONFIG, test_layout.routing_config_file)
             # Registered after the lock, so it runs before the lock is released: everything
             # this session started, even if a later start failed half-way.
             cleanup.callback(stack.stop_started)

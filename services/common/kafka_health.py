@@ -11,12 +11,13 @@ to be down instead of holding them for a publish time-out.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from aiokafka.protocol.admin import ApiVersionRequest
+
+from services.common.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -27,25 +28,15 @@ _PROBE_TIMEOUT_S = 2.0
 class KafkaWatch:
     def __init__(self, client: AIOKafkaClient, *, every_s: float = _PROBE_EVERY_S) -> None:
         self._client = client
-        self._every_s = every_s
-        self._task: asyncio.Task[None] | None = None
+        # Probes once in start() (so ``up`` is true at once when the broker is), then on.
+        self._loop = Periodic("kafka-watch", every_s, self._probe, at_start=True)
         self.up = False
 
     async def start(self) -> None:
-        """Probe once now (so ``up`` is true at once when the broker is), then keep probing."""
-        await self._probe()
-        self._task = asyncio.create_task(self._watch(), name="kafka-watch")
+        await self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self._every_s)
-            await self._probe()
+        await self._loop.stop()
 
     async def _probe(self) -> None:
         try:

@@ -26,6 +26,9 @@ class ServiceSettings(BaseSettings):
     # a server.
     clickhouse_dsn: str = ""
     log_level: str = "INFO"
+    # Routes, fallbacks, circuit thresholds and provider limits (services.common.routing_config);
+    # None: no routes, no limits, default thresholds.
+    routing_config: Path | None = None
 
     @model_validator(mode="after")
     def _default_clickhouse(self) -> ServiceSettings:

@@ -9,11 +9,13 @@ from fastapi import FastAPI
 
 from contracts.catalogue import default_catalogue
 from services.common.gc_tuning import tune_gc
+from services.common.routing_config import ConfigWatch
 from services.ingress.auth import KeyRing
 from services.ingress.errors import install_error_handlers
 from services.ingress.gateway import Gateway
+from services.ingress.model_names import ModelNames
 from services.ingress.openapi import router as openapi_router
-from services.ingress.routes import chat, health, models
+from services.ingress.routes import chat, health, models, providers
 from services.ingress.settings import IngressSettings
 
 
@@ -22,13 +24,17 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
     gateway = Gateway(
         settings.kafka_bootstrap, settings.redis_url, publish_timeout_s=settings.publish_timeout_s
     )
+    catalogue = default_catalogue()
+    config = ConfigWatch(settings.routing_config, catalogue)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await gateway.start()
+        await config.start()
         try:
             yield
         finally:
+            await config.stop()
             await gateway.stop()
 
     # FastAPI's generated document is off: the routes read raw bodies, so it would describe none
@@ -42,12 +48,14 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.gateway = gateway
-    app.state.catalogue = default_catalogue()
+    app.state.catalogue = catalogue
+    app.state.model_names = ModelNames(catalogue, config)
     admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
     app.state.keys = KeyRing(admin_key)
     install_error_handlers(app)
     app.include_router(chat.router)
     app.include_router(models.router)
+    app.include_router(providers.router)
     app.include_router(health.router)
     app.include_router(openapi_router)
     tune_gc()  # here, not in serve(): with several uvicorn workers each process builds its app

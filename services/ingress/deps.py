@@ -13,6 +13,7 @@ from services.common.admin_key import presented_key
 from services.ingress.auth import KeyRing, Principal
 from services.ingress.errors import ApiError
 from services.ingress.gateway import Gateway
+from services.ingress.model_names import ModelNames
 from services.ingress.settings import IngressSettings
 
 
@@ -29,6 +30,11 @@ async def _gateway(request: Request) -> Gateway:
 async def _catalogue(request: Request) -> Catalogue:
     catalogue: Catalogue = request.app.state.catalogue
     return catalogue
+
+
+async def _model_names(request: Request) -> ModelNames:
+    names: ModelNames = request.app.state.model_names
+    return names
 
 
 async def _principal(request: Request) -> Principal:
@@ -48,4 +54,5 @@ async def _principal(request: Request) -> Principal:
 SettingsDep = Annotated[IngressSettings, Depends(_settings)]
 GatewayDep = Annotated[Gateway, Depends(_gateway)]
 CatalogueDep = Annotated[Catalogue, Depends(_catalogue)]
+ModelNamesDep = Annotated[ModelNames, Depends(_model_names)]
 PrincipalDep = Annotated[Principal, Depends(_principal)]

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -53,6 +53,9 @@ class Submission:
     key_id: str
     timeout_s: float
     tags: dict[str, str]
+    models: list[str] = field(default_factory=list)
+    prompt_tokens_estimate: int | None = None
+    fallback_on_content_policy: bool = False
     traceparent: str | None = None
 
 
@@ -102,6 +105,9 @@ class Gateway:
             mode=submission.mode,
             lane=Lane.INTERACTIVE,
             requested_model=submission.model,
+            requested_models=submission.models,
+            prompt_tokens_estimate=submission.prompt_tokens_estimate,
+            fallback_on_content_policy=submission.fallback_on_content_policy,
             sealed_body=sealed,
             created_at_ms=created,
             deadline_ms=deadline,

@@ -188,8 +188,55 @@ _HEALTH = {
 }
 
 
+_PROVIDERS_LIST = {
+    "type": "object",
+    "required": ["object", "window_minutes", "data"],
+    "properties": {
+        "object": {"type": "string", "enum": ["list"]},
+        "window_minutes": {"type": "integer"},
+        "data": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "object", "replicas", "circuit", "capacity", "models"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "object": {"type": "string", "enum": ["provider"]},
+                    "replicas": {"type": "array", "items": {"type": "object"}},
+                    "circuit": {"type": "object"},
+                    "capacity": {"type": "object"},
+                    "open_circuits": {"type": "array", "items": {"type": "string"}},
+                    "models": {"type": "array", "items": {"type": "object"}},
+                },
+            },
+        },
+    },
+}
+
+# Ours, beside OpenAI's parameters: OpenRouter's fallback list.
+_MODELS_PARAMETER = {
+    "type": "array",
+    "items": {"type": "string"},
+    "minItems": 1,
+    "maxItems": 10,
+    "description": (
+        "Switchyard: models to try in order when the one before fails (after `model`, which "
+        "may be omitted when this is given)."
+    ),
+}
+
+
+def _with_fallback_list(schemas: dict[str, Any]) -> dict[str, Any]:
+    request = schemas.get("CreateChatCompletionRequest")
+    if not isinstance(request, dict) or "properties" not in request:
+        return schemas
+    properties = {**request["properties"], "models": _MODELS_PARAMETER}
+    return {**schemas, "CreateChatCompletionRequest": {**request, "properties": properties}}
+
+
 def build_openapi(schemas: dict[str, Any]) -> dict[str, Any]:
     """The OpenAPI document of the ingress, around the component ``schemas``."""
+    schemas = _with_fallback_list(schemas)
     chat_responses = {
         "200": {
             "description": "The completion; a stream of chunks when the request set `stream`.",
@@ -202,6 +249,8 @@ def build_openapi(schemas: dict[str, Any]) -> dict[str, Any]:
                 "x-switchyard-provider": {"schema": {"type": "string"}},
                 "x-switchyard-model": {"schema": {"type": "string"}},
                 "x-switchyard-simulated": {"schema": {"type": "string", "enum": ["true"]}},
+                "x-switchyard-attempts": {"schema": {"type": "string"}},
+                "x-switchyard-route": {"schema": {"type": "string"}},
             },
         },
         "400": _error("The request is malformed, or asks for something this router refuses."),
@@ -267,6 +316,33 @@ def build_openapi(schemas: dict[str, Any]) -> dict[str, Any]:
                     },
                 }
             },
+            "/v1/providers": {
+                "get": {
+                    "operationId": "listProviders",
+                    "summary": (
+                        "Switchyard: each provider's replicas, capacity and circuits, and its "
+                        "recently used models' health (admin key)."
+                    ),
+                    "parameters": [
+                        {
+                            "in": "query",
+                            "name": "provider",
+                            "required": False,
+                            "schema": {"type": "string"},
+                            "description": "Only this provider.",
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "OK",
+                            "content": {"application/json": {"schema": _PROVIDERS_LIST}},
+                        },
+                        "400": _error("An unknown provider."),
+                        **_AUTH_ERRORS,
+                        "403": _error("Not an admin key."),
+                    },
+                }
+            },
             "/healthz": {
                 "get": {
                     "operationId": "health",
@@ -322,7 +398,7 @@ async def openapi_json() -> Response:
 
 
 def _main(argv: list[str]) -> None:
-    import yaml  # type: ignore[import-untyped]  # only to refresh the schemas, not to serve
+    import yaml  # only to refresh the schemas, not to serve
 
     (spec_path,) = argv
     with open(spec_path, encoding="utf-8") as spec_file:

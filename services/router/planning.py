@@ -1,19 +1,34 @@
-"""Turning a request into a dispatch plan.
+"""Turning a request into a dispatch plan: an ordered list of targets, primary first.
 
-``Planner`` is the seam for automatic model choice: today ``CataloguePlanner`` resolves the model
-the caller named (``provider/model``, a bare catalogue id, or an alias); an ``auto`` planner that
-classifies the task and weighs cost, latency and health will implement the same protocol.
+Where the list comes from, first match wins:
+
+1. the request's own ``models`` list (OpenRouter's convention), in the caller's order;
+2. a named route of the routing config: its candidates in an order drawn by weight;
+3. the model the caller named, followed by that model's fallbacks from the routing config.
+
+Then targets are passed over, without a vendor call, when the prompt cannot fit their context
+window or their circuit is open. What is left is the plan; when nothing is left the request is
+refused at once (400 when no window fits the prompt, 503 with ``retry-after`` when every circuit
+is open), instead of waiting for failures.
+
+``Planner`` is the seam for automatic model choice: an ``auto`` planner that classifies the task
+and weighs cost, latency and health will implement the same protocol.
 """
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from contracts._base import now_ms
-from contracts.catalogue import Catalogue, UnknownModel
+from contracts.catalogue import Catalogue, ModelCard, UnknownModel
 from contracts.envelope import RequestEnvelope
-from contracts.errors import ErrorInfo
-from contracts.plan import DispatchPlan, Target
+from contracts.errors import ErrorCode, ErrorInfo
+from contracts.plan import DispatchPlan, RouteReason, Target
+from services.common.circuits import provider_circuit
+from services.common.routing_config import EMPTY, Route, RoutingConfig
 
 
 class PlanRefused(Exception):
@@ -28,23 +43,151 @@ class Planner(Protocol):
     def plan(self, envelope: RequestEnvelope) -> DispatchPlan: ...
 
 
+class CircuitView(Protocol):
+    """What the planner needs of the shared circuit state (``services.common.circuits``)."""
+
+    def blocked(self, key: str) -> int | None:
+        """When an open circuit for ``key`` lets calls through again (epoch ms); None if open."""
+        ...
+
+
+class _NoCircuits:
+    def blocked(self, key: str) -> int | None:
+        return None
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    cards: list[ModelCard]
+    reason: RouteReason
+    detail: str
+
+
 class CataloguePlanner:
-    def __init__(self, catalogue: Catalogue) -> None:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        config: Callable[[], RoutingConfig] = lambda: EMPTY,
+        circuits: CircuitView | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self._catalogue = catalogue
+        self._config = config
+        self._circuits = circuits or _NoCircuits()
+        self._rng = rng or random.Random()
 
     def plan(self, envelope: RequestEnvelope) -> DispatchPlan:
-        try:
-            resolution = self._catalogue.resolve(envelope.requested_model)
-        except UnknownModel as exc:
-            raise PlanRefused(exc.error_info()) from exc
-        card = resolution.card
+        candidates = self._candidates(envelope, self._config())
+        targets, passed_over = self._usable(candidates.cards, envelope)
+        detail = candidates.detail
+        if passed_over:
+            detail += "; passed over " + ", ".join(passed_over)
         return DispatchPlan(
             request_id=envelope.request_id,
             envelope=envelope,
-            targets=[
-                Target(provider=card.provider, model=card.model, canonical_id=card.canonical_id)
-            ],
-            reason=resolution.how,
-            reason_detail=f"{envelope.requested_model} -> {card.canonical_id}",
+            targets=targets,
+            reason=candidates.reason,
+            reason_detail=detail,
             planned_at_ms=now_ms(),
+            passed_over=passed_over,
         )
+
+    def _candidates(self, envelope: RequestEnvelope, config: RoutingConfig) -> _Candidates:
+        if len(envelope.requested_models) > 1:
+            cards = [
+                self._card(name, f"models[{i}]") for i, name in enumerate(envelope.requested_models)
+            ]
+            return _Candidates(_unique(cards), RouteReason.EXPLICIT, "fallbacks from the request")
+        name = envelope.requested_model
+        route = config.routes.get(name)
+        if route is not None:
+            cards = [self._card(model, "model") for model in self._weighted_order(route)]
+            return _Candidates(_unique(cards), RouteReason.ROUTE, f"route {name}")
+        try:
+            resolution = self._catalogue.resolve(name)
+        except UnknownModel as exc:
+            raise PlanRefused(exc.error_info()) from exc
+        card = resolution.card
+        defaults = [self._card(m, "model") for m in config.fallbacks.get(card.canonical_id, [])]
+        detail = f"{name} -> {card.canonical_id}"
+        if defaults:
+            detail += " with configured fallbacks"
+        return _Candidates(_unique([card, *defaults]), resolution.how, detail)
+
+    def _card(self, name: str, param: str) -> ModelCard:
+        try:
+            return self._catalogue.resolve(name).card
+        except UnknownModel as exc:
+            info = exc.error_info().model_copy(update={"param": param})
+            raise PlanRefused(info) from exc
+
+    def _weighted_order(self, route: Route) -> list[str]:
+        """Every candidate once, in a random order where a candidate's chance to come before
+        another is proportional to its weight (weighted sampling without replacement)."""
+        # Efraimidis-Spirakis: sort by u^(1/w); one pass, no rejection loop.
+        keyed = [(self._rng.random() ** (1.0 / c.weight), c.model) for c in route.candidates]
+        return [model for _, model in sorted(keyed, reverse=True)]
+
+    def _usable(
+        self, cards: Sequence[ModelCard], envelope: RequestEnvelope
+    ) -> tuple[list[Target], list[str]]:
+        targets: list[Target] = []
+        passed_over: list[str] = []
+        too_small: list[ModelCard] = []
+        reopen_at: list[int] = []
+        prompt = envelope.prompt_tokens_estimate
+        for card in cards:
+            if (
+                prompt is not None
+                and card.context_window is not None
+                and prompt > card.context_window
+            ):
+                too_small.append(card)
+                passed_over.append(f"{card.canonical_id}: context window")
+                continue
+            blocked = self._circuits.blocked(card.canonical_id) or self._circuits.blocked(
+                provider_circuit(card.provider)
+            )
+            if blocked is not None:
+                reopen_at.append(blocked)
+                passed_over.append(f"{card.canonical_id}: circuit open")
+                continue
+            targets.append(
+                Target(provider=card.provider, model=card.model, canonical_id=card.canonical_id)
+            )
+        if targets:
+            return targets, passed_over
+        if reopen_at:
+            wait_s = max(min(reopen_at) - now_ms(), 0) / 1000
+            raise PlanRefused(
+                ErrorInfo(
+                    code=ErrorCode.UNAVAILABLE,
+                    message=(
+                        "Every model that could serve this request is failing right now "
+                        f"({', '.join(c.canonical_id for c in cards)}); try again shortly."
+                    ),
+                    retryable=True,
+                    retry_after_s=max(round(wait_s, 1), 1.0),
+                )
+            )
+        largest = max(c.context_window or 0 for c in too_small)
+        raise PlanRefused(
+            ErrorInfo(
+                code=ErrorCode.CONTEXT_LENGTH_EXCEEDED,
+                message=(
+                    f"The prompt (about {prompt} tokens) does not fit the context window of any "
+                    f"model this request may use (the largest holds {largest})."
+                ),
+                param="messages",
+            )
+        )
+
+
+def _unique(cards: list[ModelCard]) -> list[ModelCard]:
+    seen: set[str] = set()
+    unique: list[ModelCard] = []
+    for card in cards:
+        if card.canonical_id not in seen:
+            seen.add(card.canonical_id)
+            unique.append(card)
+    return unique

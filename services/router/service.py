@@ -21,6 +21,7 @@ from contracts.catalogue import default_catalogue
 from contracts.envelope import RequestEnvelope
 from contracts.errors import ErrorCode, ErrorInfo
 from contracts.topics import dispatch_topic
+from services.common.circuits import Circuits, CircuitSnapshot
 from services.common.consumer import ConcurrentConsumer
 from services.common.deadlines import DeadlinePassed, retry_until
 from services.common.delivery import OutcomeDelivery
@@ -31,6 +32,7 @@ from services.common.kafka_health import KafkaWatch
 from services.common.ops import configure_logging
 from services.common.redis_client import connect_redis
 from services.common.replies import ReplySender
+from services.common.routing_config import ConfigWatch
 from services.common.runtime import run_consumers, run_until_signalled
 from services.router.planning import CataloguePlanner, Planner, PlanRefused
 from services.router.settings import RouterSettings
@@ -89,12 +91,18 @@ async def run(settings: RouterSettings, stop: asyncio.Event) -> None:
     producer = make_producer(settings.kafka_bootstrap, client_id=client_id)
     consumer = make_consumer(settings.kafka_bootstrap, group_id=GROUP_ID, client_id=client_id)
     redis = connect_redis(settings.redis_url)
+    catalogue = default_catalogue()
+    config = ConfigWatch(settings.routing_config, catalogue)
+    # Open circuits, as every worker records them: a plan leaves those models out.
+    circuits = CircuitSnapshot(Circuits(redis, lambda key: config().circuit_policy(key)))
     await producer.start()
     kafka = KafkaWatch(producer.client)
     await kafka.start()
+    await config.start()
+    await circuits.start()
     await consumer.start()
     router = Router(
-        CataloguePlanner(default_catalogue()),
+        CataloguePlanner(catalogue, config, circuits),
         producer,
         OutcomeDelivery(ReplySender(redis), producer),
     )
@@ -119,6 +127,8 @@ async def run(settings: RouterSettings, stop: asyncio.Event) -> None:
             health=lambda: {"kafka": kafka.up},
         )
     finally:
+        await circuits.stop()
+        await config.stop()
         await kafka.stop()
         await consumer.stop()
         await producer.stop()

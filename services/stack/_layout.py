@@ -149,6 +149,10 @@ class StackLayout:
         return self.home / "admin_key"
 
     @property
+    def routing_config_file(self) -> Path:
+        return self.home / "routing.yaml"
+
+    @property
     def stack_env_file(self) -> Path:
         return self.home / "stack.env"
 
@@ -176,4 +180,5 @@ class StackLayout:
             "SWITCHYARD_ROUTER_PORT": str(self.router_port),
             "SWITCHYARD_BASE_URL": self.base_url,
             "SWITCHYARD_ADMIN_KEY": admin_key,
+            "SWITCHYARD_ROUTING_CONFIG": str(self.routing_config_file),
         }

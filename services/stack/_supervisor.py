@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -170,6 +171,12 @@ class Stack:
     def _prepare_home(self) -> None:
         for directory in (self.layout.log_dir, self.layout.run_dir):
             directory.mkdir(parents=True, exist_ok=True)
+        if not self.layout.routing_config_file.exists():
+            # Seeded once: from then on it is the user's to edit (services reload it live).
+            shutil.copyfile(
+                self.layout.repo_root / "deploy" / "routing" / "routing.yaml",
+                self.layout.routing_config_file,
+            )
         env_lines = self.layout.service_env(admin_key=self.admin_key())
         write_secret_file(
             self.layout.stack_env_file, "".join(f"{k}={v}\n" for k, v in env_lines.items())

@@ -3,8 +3,8 @@
 It is the upstream for tests, benchmarks and the offline demo, and says so on every response
 (``x-switchyard-simulated: true``). Replies and token counts depend only on the request
 (see ``tokens`` for the counting rule); latency, errors and faults follow the knobs
-(``SimKnobs``, ``SWITCHYARD_VENDORSIM_*``, ``/_sim/config``) and per-request ``[sim:...]``
-directives (see ``directives``).
+(``SimKnobs``, ``SWITCHYARD_VENDORSIM_*``, ``/_sim/config``), per-request ``[sim:...]``
+directives (see ``directives``) and timed outages of a model (``/_sim/outage``, see ``outages``).
 
 HTTP surface (any API key, any ``anthropic-version``, any model name, echoed back):
 
@@ -12,7 +12,8 @@ HTTP surface (any API key, any ``anthropic-version``, any model name, echoed bac
 - ``POST /v1/messages``, ``POST /v1/messages/count_tokens``: Anthropic Messages
   (``protocols.anthropic``).
 - ``GET /v1/models``: Anthropic's list shape when ``anthropic-version`` is sent, else OpenAI's.
-- ``GET /healthz``; ``/_sim/config``, ``/_sim/reset``, ``/_sim/stats`` (``control``).
+- ``GET /healthz``; ``/_sim/config``, ``/_sim/outage``, ``/_sim/reset``, ``/_sim/stats``,
+  ``/_sim/calls`` (``control``).
 
 Not simulated: ``n`` > 1 (one choice only), ``stop`` sequences, logprobs, audio.
 """

@@ -48,6 +48,10 @@ class VendorSim:
             ("POST", "/_sim/config"): partial(control.change_config, state),
             ("POST", "/_sim/reset"): partial(control.reset, state),
             ("GET", "/_sim/stats"): partial(control.stats, state),
+            ("GET", "/_sim/calls"): partial(control.calls, state),
+            ("GET", "/_sim/outage"): partial(control.list_outages, state),
+            ("POST", "/_sim/outage"): partial(control.start_outage, state),
+            ("DELETE", "/_sim/outage"): partial(control.end_outages, state),
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -1,9 +1,9 @@
 """One simulated model call, whatever the protocol: parse, decide what goes wrong, wait, answer.
 
-The order mirrors a real vendor: a malformed body is refused at once; a rate limit or server
-error comes back before any generation (no time to first token); a timeout hangs; otherwise the
-reply waits ``ttft`` and then arrives whole or streamed, one token every ``itl``, and breaks
-halfway if a mid-reply fault was drawn.
+The order mirrors a real vendor: a malformed body is refused at once; an outage of the model
+beats everything else; a rate limit or server error comes back before any generation (no time to
+first token); a timeout hangs; otherwise the reply waits ``ttft`` and then arrives whole or
+streamed, one token every ``itl``, and breaks halfway if a mid-reply fault was drawn.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import math
 from services.vendorsim.directives import parse_directives
 from services.vendorsim.exchange import JSON_HEADERS, SSE_HEADERS, Exchange, Headers
 from services.vendorsim.faults import NO_MISHAP, Mishap
+from services.vendorsim.knobs import SimKnobs
 from services.vendorsim.protocols.wire import BadRequest, ChatWire, StreamFrames
 from services.vendorsim.reply import plan_reply
 from services.vendorsim.state import SimState
@@ -31,12 +32,19 @@ async def simulate_call(wire: ChatWire, state: SimState, exchange: Exchange) -> 
     try:
         conversation = wire.parse(await exchange.body())
     except BadRequest as exc:
-        await _fail(wire, state, exchange, 400, str(exc))
+        await _fail(wire, exchange, 400, str(exc))
         return
+    # Logged before anything can fail or hang: a test counts the calls it caused, answered or not.
+    state.calls.record(conversation.model)
     knobs = state.knobs
     directives = parse_directives(conversation.directive_text)
     digest = conversation.digest()
-    mishap = state.dice.roll(knobs, directives, digest)
+    outage = state.outages.current(conversation.model)
+    if outage is not None:
+        # Not a roll of the dice: a ``fail=...xN`` count does not tick while the model is down.
+        mishap = outage.mishap(knobs.retry_after_s)
+    else:
+        mishap = state.dice.roll(knobs, directives, conversation.model, digest)
 
     if mishap.hang:
         # Hang until the client gives up (then there is no one to answer) or, failing that,
@@ -45,11 +53,11 @@ async def simulate_call(wire: ChatWire, state: SimState, exchange: Exchange) -> 
             async with asyncio.timeout(knobs.timeout_hang_s):
                 await exchange.disconnected()
         except TimeoutError:
-            await _fail(wire, state, exchange, 504, _STATUS_MESSAGES[504])
+            await _fail(wire, exchange, 504, _STATUS_MESSAGES[504])
         return
     if mishap.status is not None:
         message = _STATUS_MESSAGES.get(mishap.status, f"Simulated error {mishap.status}.")
-        await _fail(wire, state, exchange, mishap.status, message)
+        await _fail(wire, exchange, mishap.status, message, _retry_after_s(mishap, knobs))
         return
 
     reply = plan_reply(conversation, directives, output_tokens=knobs.output_tokens, digest=digest)
@@ -110,13 +118,24 @@ async def _stream(
     await exchange.end(b"".join(pending))
 
 
+def _retry_after_s(mishap: Mishap, knobs: SimKnobs) -> float | None:
+    """How long the client is told to wait: an outage says so itself (on 429, 503 and 529);
+    otherwise only a 429 says, from the knobs."""
+    if mishap.retry_after_s is not None:
+        return mishap.retry_after_s
+    return knobs.retry_after_s if mishap.status == 429 else None
+
+
 async def _fail(
-    wire: ChatWire, state: SimState, exchange: Exchange, status: int, message: str
+    wire: ChatWire,
+    exchange: Exchange,
+    status: int,
+    message: str,
+    retry_after: float | None = None,
 ) -> None:
     answer = wire.error(status, message)
     headers = JSON_HEADERS
-    if answer.status == 429:
-        retry_after = state.knobs.retry_after_s
+    if retry_after is not None:
         # ``retry-after`` only takes whole seconds; OpenAI's SDK also reads ``retry-after-ms``.
         headers = [
             *headers,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qs
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -45,6 +46,14 @@ class Exchange:
     @property
     def path(self) -> str:
         return str(self.scope["path"])
+
+    def query(self, name: str) -> str | None:
+        """A query string parameter, percent-decoded; the first if it repeats, ``None`` if absent
+        or empty."""
+        # Only the control endpoints ask, so parsing on demand costs the vendor routes nothing.
+        raw = bytes(self.scope.get("query_string", b"")).decode("latin-1")
+        values = parse_qs(raw).get(name)
+        return values[0] if values else None
 
     def header(self, name: bytes) -> bytes | None:
         """A request header by its lower-case name."""

@@ -1,5 +1,8 @@
 """Which requests fail, and how: rolls the knobs' error and fault rates, applies ``fail``
-directives, and remembers how often each conversation asked to fail (``[sim:fail=429x2]``)."""
+directives, and remembers how often each conversation asked to fail (``[sim:fail=429x2]``).
+
+Outages (``outages``) are not decided here: they are checked first, by the caller, and beat
+everything in this module."""
 
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ class Mishap:
     hang: bool = False
     disconnect: bool = False
     malformed: bool = False
+    # Sent as ``retry-after`` with ``status``; ``None``: the knobs' value, and only on a 429.
+    retry_after_s: float | None = None
 
 
 NO_MISHAP = Mishap()
@@ -32,7 +37,9 @@ NO_MISHAP = Mishap()
 class FaultDice:
     def __init__(self, seed: int | None) -> None:
         self._random = random.Random(seed)
-        self._strikes: OrderedDict[bytes, int] = OrderedDict()
+        # Keyed by conversation digest and the model the directive names (``None``: any model),
+        # so ``fail=503x1@a`` and ``fail=500x1@b`` in one prompt each fail their model once.
+        self._strikes: OrderedDict[tuple[bytes, str | None], int] = OrderedDict()
 
     def reseed(self, seed: int | None) -> None:
         self._random.seed(seed)
@@ -40,9 +47,11 @@ class FaultDice:
     def forget(self) -> None:
         self._strikes.clear()
 
-    def roll(self, knobs: SimKnobs, directives: Directives, digest: bytes) -> Mishap:
-        failure = directives.failure
-        if failure is not None and (failure.times is None or self._strike(digest) <= failure.times):
+    def roll(self, knobs: SimKnobs, directives: Directives, model: str, digest: bytes) -> Mishap:
+        failure = directives.failure_for(model)
+        if failure is not None and (
+            failure.times is None or self._strike((digest, failure.model)) <= failure.times
+        ):
             if failure.kind == TIMEOUT:
                 return Mishap(hang=True)
             assert isinstance(failure.kind, int)
@@ -75,9 +84,9 @@ class FaultDice:
     def _chance(self, rate: float) -> bool:
         return rate > 0 and self._random.random() < rate
 
-    def _strike(self, digest: bytes) -> int:
-        count = self._strikes.pop(digest, 0) + 1
-        self._strikes[digest] = count
+    def _strike(self, key: tuple[bytes, str | None]) -> int:
+        count = self._strikes.pop(key, 0) + 1
+        self._strikes[key] = count
         if len(self._strikes) > LEDGER_SIZE:
             self._strikes.popitem(last=False)
         return count

@@ -1,4 +1,5 @@
-"""The simulator's mutable state: the current knobs, the fault dice, ids and request counts.
+"""The simulator's mutable state: the current knobs, the fault dice, the outages, ids, request
+counts and the log of calls by model.
 
 One ``SimState`` per app. It is touched only from the event loop's thread, so it needs no locks.
 """
@@ -9,8 +10,10 @@ import itertools
 import os
 from collections import Counter
 
+from services.vendorsim.calls import CallLog
 from services.vendorsim.faults import FaultDice
 from services.vendorsim.knobs import SimKnobs
+from services.vendorsim.outages import OutageBoard
 
 
 class SimState:
@@ -23,6 +26,8 @@ class SimState:
         self._serials = itertools.count(1)
         self.by_status: Counter[int] = Counter()
         self.by_endpoint: Counter[str] = Counter()
+        self.outages = OutageBoard()
+        self.calls = CallLog()
 
     def configure(self, changes: dict[str, object]) -> SimKnobs:
         """Apply knob changes; raises ``KnobsError`` and changes nothing if one is refused."""
@@ -33,12 +38,15 @@ class SimState:
         return knobs
 
     def reset(self) -> None:
-        """Back to the knobs the app started with; forget failure counts and request counts."""
+        """Back to the knobs the app started with; end every outage; forget failure counts,
+        request counts and the call log."""
         self.knobs = self._initial
         self.dice.reseed(self._initial.seed)
         self.dice.forget()
+        self.outages.end_all()
         self.by_status.clear()
         self.by_endpoint.clear()
+        self.calls.clear()
 
     def serial(self) -> str:
         """A new id suffix for a response or a request id."""

@@ -19,6 +19,7 @@ usually comes back in seconds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -38,15 +39,22 @@ from contracts.errors import ErrorCode, ErrorInfo
 from contracts.plan import DispatchPlan, Target
 from contracts.replies import OutcomeStatus, ReplyChunk, ReplyFinal
 from contracts.sealing import SealBroken, unseal
-from contracts.topics import USAGE
+from contracts.topics import PROVIDERS, USAGE, dispatch_topic
 from contracts.usage import Timings, UsageEvent
-from services.common.deadlines import DeadlinePassed
+from services.common.deadlines import DeadlinePassed, retry_until
 from services.common.delivery import OutcomeDelivery
 from services.common.redis_client import REDIS_DOWN, until_redis_answers
 from services.common.replies import ReplySender
-from services.common.request_state import RequestStore
+from services.common.request_state import (
+    HANDED_ON,
+    ClaimKeeper,
+    RequestState,
+    RequestStore,
+    claim_key,
+)
 from services.workers.calls import CallFailed, CallResult, StreamTally, VendorCall
 from services.workers.estimate import estimate_usage
+from services.workers.guard import Guard, Held, UnguardedProviders
 from services.workers.providers.base import ProviderEndpoint
 from services.workers.providers.registry import adapter_for
 from services.workers.retry import RetryPolicy
@@ -62,6 +70,12 @@ VENDOR_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
 SKIPPED = Counter("sy_worker_redelivered_skipped_total", "Plans already done, skipped")
+CLAIM_WAITS = Counter(
+    "sy_worker_claim_waits_total", "Waits for another worker serving the same plan"
+)
+HANDED_OFF = Counter(
+    "sy_worker_handed_off_total", "Plans handed to another provider's pool", ["to_provider"]
+)
 
 
 # A usage event that Kafka refused is sent again this often, for up to this long (a broker
@@ -127,10 +141,40 @@ class _Charge:
 class _Progress:
     """What happened so far to one request, across its attempts."""
 
-    attempt: int = 0
+    attempt: int = 0  # the number the next attempt gets; numbered across the whole request
     chunks_sent: int = 0
     events: list[UsageEvent] = field(default_factory=list)
     cancel_checked_at: float = field(default_factory=time.monotonic)
+    # Targets left behind, and why, in a few words each: the route the answer took.
+    passed_over: list[str] = field(default_factory=list)
+
+    def route(self, plan: DispatchPlan) -> str:
+        if not self.passed_over:
+            return _header_words(plan.reason_detail or plan.reason.value)
+        return _header_words("fallback after " + "; ".join(self.passed_over))
+
+
+@dataclass(frozen=True)
+class _HandOff:
+    """The next target belongs to a provider this worker does not serve: its pool gets the plan."""
+
+    cursor: int
+
+
+@dataclass(frozen=True)
+class _MoveOn:
+    """This target cannot answer; the next one may."""
+
+    info: ErrorInfo
+
+
+# How often a copy of a plan that another worker serves looks whether that one finished.
+_CLAIM_POLL_S = 0.5
+
+# How long a request waits for capacity before it moves to its next target instead. A plan
+# without one waits until its deadline.
+_CAPACITY_PATIENCE_S = 1.0
+_MAX_ROUTE_CHARS = 300
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,19 +189,29 @@ class Dispatcher:
     retry: RetryPolicy
     # Per provider; a provider missing here gets the defaults.
     timeouts: Mapping[str, VendorTimeouts] = field(default_factory=dict)
+    # Circuit breakers, shared capacity and health statistics (services.workers.guard).
+    guard: Guard = field(default_factory=UnguardedProviders)
+    # Renews the claims of the plans being served (services.common.request_state); a
+    # dispatcher without one (tests) still claims, with claims that lapse after their TTL.
+    claims: ClaimKeeper | None = None
 
     async def handle(self, plan: DispatchPlan) -> None:
+        if self.claims is None:
+            await self._handle(plan)
+            return
+        with self.claims.holding(claim_key(plan.request_id, plan.cursor)):
+            await self._handle(plan)
+
+    async def _handle(self, plan: DispatchPlan) -> None:
         envelope = plan.envelope
         picked_up_ms = now_ms()
         try:
-            state = await until_redis_answers(
-                lambda: self.requests.load(plan.request_id), deadline_ms=envelope.deadline_ms
-            )
+            state = await self._load_and_claim(plan)
         except DeadlinePassed:
             # Nothing was called, so nothing is charged; the caller has had its 504 by now.
             log.warning("gave up on %s: Redis was down until its deadline", plan.request_id)
             return
-        if state.done:
+        if state.done or state.held_by == HANDED_ON or not state.claimed:
             SKIPPED.inc()
             return
         if picked_up_ms > envelope.deadline_ms:
@@ -180,19 +234,80 @@ class Dispatcher:
             return
         chat = ChatRequest.model_validate_json(raw)
 
-        progress = _Progress()
-        final = await self._serve(plan, chat, progress, picked_up_ms)
+        progress = _Progress(attempt=plan.next_attempt, passed_over=list(plan.passed_over))
+        served = await self._serve(plan, chat, progress, picked_up_ms)
         # Usage first, before anything that needs Redis: a vendor call that happened is metered
         # whatever happens to the reply path. ``send`` only queues (the producer lingers), so
         # the caller's outcome is not delayed by it. A crash before the done mark redelivers the
         # plan; the done mark is what ends it.
         queued = [(event, await self._queue_usage(event)) for event in progress.events]
         try:
-            await self.delivery.deliver(envelope, final, body_key=state.body_key)
+            if isinstance(served, _HandOff):
+                # Not done: the next provider's pool finishes it (and needs the body key).
+                await self._hand_off(plan, served, progress, state.body_key)
+                return
+            await self.delivery.deliver(envelope, served, body_key=state.body_key)
         finally:
             for event, sent in queued:
                 await self._confirm_usage(event, sent)
         await self._finish(plan, keep_body_key=envelope.mode in (Mode.ASYNC, Mode.BATCH))
+
+    async def _load_and_claim(self, plan: DispatchPlan) -> RequestState:
+        """The request's state, with this worker's claim on the plan. Another worker's claim
+        means it is serving this very plan (a rebalance moved the partition while it worked):
+        wait until it is done or its claim lapses (it died), never call the vendor beside it.
+        Raises ``DeadlinePassed``."""
+        deadline_ms = plan.envelope.deadline_ms
+        owner = (plan.cursor, self.instance_id)
+        while True:
+            state = await until_redis_answers(
+                lambda: self.requests.load(plan.request_id, claim=owner), deadline_ms=deadline_ms
+            )
+            if state.claimed or state.done or state.held_by == HANDED_ON:
+                return state
+            if now_ms() > deadline_ms:
+                raise DeadlinePassed(f"{plan.request_id} stayed claimed by another worker")
+            CLAIM_WAITS.inc()
+            await asyncio.sleep(_CLAIM_POLL_S)
+
+    async def _hand_off(
+        self, plan: DispatchPlan, hand_off: _HandOff, progress: _Progress, body_key: bytes
+    ) -> None:
+        """Publish the plan to the next target's provider topic. A redelivered plan hands off
+        again; the second copy finds the request done (or is served with the same attempt
+        numbers, so metering still counts each attempt once)."""
+        envelope = plan.envelope
+        target = plan.targets[hand_off.cursor]
+        moved = plan.handed_on(
+            hand_off.cursor, next_attempt=progress.attempt, passed_over=progress.passed_over
+        )
+        topic = dispatch_topic(target.provider, envelope.lane).name
+        try:
+            await retry_until(
+                lambda: self.producer.send_and_wait(
+                    topic, moved.to_bytes(), key=plan.request_id.encode()
+                ),
+                deadline_ms=envelope.deadline_ms,
+                retry_on=(KafkaError,),
+                every_s=_USAGE_RETRY_S,
+            )
+        except DeadlinePassed:
+            log.warning("could not hand %s on to %s", plan.request_id, target.provider)
+            info = ErrorInfo(
+                code=ErrorCode.UNAVAILABLE,
+                message="Switchyard could not move the request to its next model in time.",
+                retryable=True,
+            )
+            final = self._final(plan, target, None, "none", progress, error=info)
+            await self.delivery.deliver(envelope, final, body_key=body_key)
+            await self._finish(plan)
+            return
+        HANDED_OFF.labels(target.provider).inc()
+        # Without the mark (Redis down), a copy read later waits for the claim to lapse.
+        with contextlib.suppress(*REDIS_DOWN):
+            await self.requests.handed_on(
+                plan.request_id, plan.cursor, deadline_ms=envelope.deadline_ms
+            )
 
     async def _queue_usage(self, event: UsageEvent) -> asyncio.Future[RecordMetadata] | None:
         try:
@@ -242,55 +357,98 @@ class Dispatcher:
 
     async def _serve(
         self, plan: DispatchPlan, chat: ChatRequest, progress: _Progress, picked_up_ms: int
-    ) -> ReplyFinal:
+    ) -> ReplyFinal | _HandOff:
+        """Try the plan's targets from its cursor on, each with retries, until one answers, a
+        failure ends the request, or the next target is another provider's to call."""
+        envelope = plan.envelope
         last_error = ErrorInfo(code=ErrorCode.NO_ROUTE, message="no target could be tried")
-        last_target: Target | None = None
-        for target in plan.targets:
+        last: tuple[Target, ProviderEndpoint | None] | None = None
+        for index in range(plan.cursor, len(plan.targets)):
+            target = plan.targets[index]
             endpoint = self.endpoints.get(target.provider)
             if endpoint is None:
+                if target.provider in PROVIDERS and progress.chunks_sent == 0:
+                    return _HandOff(cursor=index)
                 last_error = ErrorInfo(
                     code=ErrorCode.NO_ROUTE, message=f"provider {target.provider} is not served"
                 )
+                progress.passed_over.append(f"{target.canonical_id}: not served")
                 continue
-            last_target = target
-            tries = 0
-            while True:
-                tries += 1
-                attempt_id = f"{self.instance_id}:{progress.attempt}"
-                tally = StreamTally()
-                try:
-                    result = await self._attempt(
-                        plan, target, endpoint, chat, progress, attempt_id, tally
-                    )
-                except _AttemptStopped as stopped:
-                    charge = await _Charge.of_failure(chat, tally)
-                    self._record(
-                        plan, target, endpoint, progress, picked_up_ms, stopped.info, charge
-                    )
-                    return self._final(plan, target, endpoint, attempt_id, error=stopped.info)
-                except CallFailed as failed:
-                    charge = await _Charge.of_failure(chat, tally)
-                    self._record(
-                        plan, target, endpoint, progress, picked_up_ms, failed.info, charge
-                    )
-                    last_error = failed.info
-                    # A stream the caller has started reading cannot switch to another answer.
-                    if progress.chunks_sent:
-                        return self._final(plan, target, endpoint, attempt_id, error=failed.info)
-                    delay = self.retry.delay_s(failed.info, tries)
-                    if delay is not None and now_ms() + delay * 1000 < plan.envelope.deadline_ms:
-                        await asyncio.sleep(delay)
-                        continue
-                    break
-                charge = _Charge(result.usage)
-                self._record(plan, target, endpoint, progress, picked_up_ms, None, charge, result)
-                return self._final(plan, target, endpoint, attempt_id, result=result)
-            if not RetryPolicy.worth_another_target(last_error):
+            has_next = index + 1 < len(plan.targets)
+            tried = await self._try_target(
+                plan, target, endpoint, chat, progress, picked_up_ms, has_next=has_next
+            )
+            if isinstance(tried, ReplyFinal):
+                return tried
+            last_error, last = tried.info, (target, endpoint)
+            progress.passed_over.append(f"{target.canonical_id}: {tried.info.code.value}")
+            # A stream the caller has started reading cannot switch to another answer.
+            if progress.chunks_sent or not RetryPolicy.worth_another_target(
+                last_error, content_policy=envelope.fallback_on_content_policy
+            ):
                 break
-        endpoint = self.endpoints.get(last_target.provider) if last_target else None
-        return self._final(
-            plan, last_target, endpoint, f"{self.instance_id}:{progress.attempt}", error=last_error
-        )
+        attempt_id = f"{self.instance_id}:{progress.attempt}"
+        if last is None:
+            return self._final(plan, None, None, attempt_id, progress, error=last_error)
+        return self._final(plan, *last, attempt_id, progress, error=last_error)
+
+    async def _try_target(
+        self,
+        plan: DispatchPlan,
+        target: Target,
+        endpoint: ProviderEndpoint,
+        chat: ChatRequest,
+        progress: _Progress,
+        picked_up_ms: int,
+        *,
+        has_next: bool,
+    ) -> ReplyFinal | _MoveOn:
+        """One target, retried by the policy. Waiting for capacity is not an attempt, and no
+        wait (for capacity or a retry's backoff) ever holds a slot others need."""
+        envelope = plan.envelope
+        reserve = _token_reservation(envelope.prompt_tokens_estimate, chat)
+        tries = 0
+        while True:
+            remaining_s = (envelope.deadline_ms - now_ms()) / 1000
+            if remaining_s <= 0:
+                info = ErrorInfo(
+                    code=ErrorCode.DEADLINE_EXCEEDED,
+                    message="The request's deadline passed while it waited for the vendor.",
+                )
+                return _MoveOn(info)
+            admitted = await self.guard.admit(
+                target, lane=envelope.lane, tokens=reserve, lease_s=remaining_s
+            )
+            if isinstance(admitted, Held):
+                if admitted.circuit_open or (has_next and admitted.wait_s > _CAPACITY_PATIENCE_S):
+                    return _MoveOn(admitted.info)
+                await asyncio.sleep(min(admitted.wait_s, remaining_s))
+                continue
+            tries += 1
+            attempt_id = f"{self.instance_id}:{progress.attempt}"
+            tally = StreamTally()
+            try:
+                result = await self._attempt(
+                    plan, target, endpoint, chat, progress, attempt_id, tally
+                )
+            except (_AttemptStopped, CallFailed) as failure:
+                info = failure.info
+                await self.guard.settle(target, admitted, error=info, usage=tally.usage)
+                charge = await _Charge.of_failure(chat, tally)
+                self._record(plan, target, endpoint, progress, picked_up_ms, info, charge)
+                # Stopped by Switchyard, or the caller holds part of this answer: it ends here.
+                if isinstance(failure, _AttemptStopped) or progress.chunks_sent:
+                    return self._final(plan, target, endpoint, attempt_id, progress, error=info)
+                delay = self.retry.delay_s(info, tries, has_next=has_next)
+                if delay is None or now_ms() + delay * 1000 >= envelope.deadline_ms:
+                    return _MoveOn(info)
+                await asyncio.sleep(delay)
+                continue
+            await self.guard.settle(target, admitted, error=None, usage=result.usage)
+            self._record(
+                plan, target, endpoint, progress, picked_up_ms, None, _Charge(result.usage), result
+            )
+            return self._final(plan, target, endpoint, attempt_id, progress, result=result)
 
     async def _attempt(
         self,
@@ -324,6 +482,7 @@ class Dispatcher:
 
             async def relay(deltas: list[ChatDelta]) -> None:
                 await self._raise_if_caller_gone(plan.request_id, progress)
+                first = progress.chunks_sent == 0
                 chunks = [
                     ReplyChunk(
                         request_id=plan.request_id,
@@ -333,6 +492,9 @@ class Dispatcher:
                         provider=target.provider,
                         model=target.canonical_id,
                         simulated=endpoint.simulated,
+                        # The response headers come from the first chunk; the attempt counts.
+                        attempts=progress.attempt + 1 if first and i == 0 else None,
+                        route=progress.route(plan) if first and i == 0 else None,
                     )
                     for i, delta in enumerate(deltas)
                 ]
@@ -414,6 +576,7 @@ class Dispatcher:
         target: Target | None,
         endpoint: ProviderEndpoint | None,
         attempt_id: str,
+        progress: _Progress,
         *,
         result: CallResult | None = None,
         error: ErrorInfo | None = None,
@@ -427,6 +590,8 @@ class Dispatcher:
             provider=target.provider if target else None,
             model=target.canonical_id if target else None,
             simulated=endpoint.simulated if endpoint else False,
+            attempts=progress.attempt,
+            route=progress.route(plan),
         )
 
     async def fail(self, plan: DispatchPlan) -> None:
@@ -442,6 +607,22 @@ class Dispatcher:
         info = ErrorInfo(code=code, message=message, retryable=retryable)
         await self.delivery.deliver_error(plan.envelope, info)
         await self._finish(plan)
+
+
+def _token_reservation(prompt_estimate: int | None, chat: ChatRequest) -> int:
+    """Tokens reserved against the provider's tokens-per-minute limit before the call; the real
+    count corrects it afterwards. The output side is what the caller capped it at, or a guess."""
+    return (prompt_estimate or 0) + (chat.sampling.max_output_tokens or _OUTPUT_GUESS)
+
+
+# What a call without ``max_tokens`` is assumed to produce, for reservation only.
+_OUTPUT_GUESS = 256
+
+
+def _header_words(text: str) -> str:
+    """Fit for an HTTP header: ASCII, one line, not too long."""
+    ascii_only = text.encode("ascii", "replace").decode().replace("\r", " ").replace("\n", " ")
+    return ascii_only[:_MAX_ROUTE_CHARS]
 
 
 def new_instance_id() -> str:

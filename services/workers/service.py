@@ -14,8 +14,11 @@ import os
 from aiokafka import ConsumerRecord
 
 from contracts import topics
+from contracts.catalogue import default_catalogue
 from contracts.plan import DispatchPlan
 from contracts.topics import Lane, dispatch_topic
+from services.common.capacity import Capacity
+from services.common.circuits import Circuits, CircuitSnapshot
 from services.common.consumer import ConcurrentConsumer
 from services.common.delivery import OutcomeDelivery
 from services.common.dlq import dead_letter
@@ -23,11 +26,16 @@ from services.common.gc_tuning import tune_gc
 from services.common.kafka import ensure_topics, make_consumer, make_producer
 from services.common.kafka_health import KafkaWatch
 from services.common.ops import configure_logging
+from services.common.provider_registry import Heartbeat, ServedProvider, vendor_host
+from services.common.provider_stats import AttemptStats
 from services.common.redis_client import connect_redis
 from services.common.replies import ReplySender
-from services.common.request_state import RequestStore
+from services.common.request_state import ClaimKeeper, RequestStore
+from services.common.routing_config import ConfigWatch
 from services.common.runtime import run_consumers, run_until_signalled
 from services.workers.dispatch import Dispatcher, new_instance_id
+from services.workers.guard import SharedGuard
+from services.workers.health_checks import HealthChecks
 from services.workers.http_pool import vendor_session
 from services.workers.providers.registry import endpoint_for
 from services.workers.retry import RetryPolicy
@@ -61,6 +69,38 @@ async def run(settings: WorkerSettings, providers: list[str], stop: asyncio.Even
         )
     max_conns = settings.worker_max_in_flight * len(providers)
     session = vendor_session(max_conns)
+    config = ConfigWatch(settings.routing_config, default_catalogue())
+    circuits = Circuits(redis, lambda key: config().circuit_policy(key))
+    snapshot = CircuitSnapshot(circuits)
+    stats = AttemptStats(redis)
+    health_checks = HealthChecks(
+        instance_id=instance_id,
+        endpoints=endpoints,
+        session=session,
+        redis=redis,
+        circuits=circuits,
+        snapshot=snapshot,
+        config=config,
+    )
+    heartbeat = Heartbeat(
+        redis,
+        instance_id,
+        {
+            p: ServedProvider(vendor_host=vendor_host(e.base_url), simulated=e.simulated)
+            for p, e in endpoints.items()
+        },
+    )
+    claims = ClaimKeeper(redis)
+    guard = SharedGuard(
+        circuits=circuits,
+        snapshot=snapshot,
+        capacity=Capacity(redis, lambda provider: config().account_limits(provider)),
+        stats=stats,
+    )
+    # Started before Kafka: the first plans consumed must already see the shared state.
+    side_tasks = (config, snapshot, stats, health_checks, heartbeat, claims, guard)
+    for task in side_tasks:
+        await task.start()
     await producer.start()
     kafka = KafkaWatch(producer.client)
     await kafka.start()
@@ -75,10 +115,13 @@ async def run(settings: WorkerSettings, providers: list[str], stop: asyncio.Even
         requests=RequestStore(redis),
         retry=RetryPolicy(
             max_attempts=settings.worker_max_attempts,
+            max_rate_limited_attempts=settings.worker_max_rate_limited_attempts,
             base_s=settings.worker_retry_base_s,
             max_s=settings.worker_retry_max_s,
         ),
         timeouts={provider: settings.timeouts_for(provider) for provider in providers},
+        guard=guard,
+        claims=claims,
     )
 
     async def handle(record: ConsumerRecord[bytes, bytes]) -> None:
@@ -128,6 +171,8 @@ async def run(settings: WorkerSettings, providers: list[str], stop: asyncio.Even
         for consumer in consumers:
             await consumer.stop()
         await producer.stop()
+        for task in reversed(side_tasks):
+            await task.stop()
         await session.close()
         await redis.aclose()
 

@@ -14,6 +14,9 @@ class WorkerSettings(ServiceSettings):
     worker_max_in_flight: int = 512
     # Tries per target for retryable errors (429, 5xx, timeouts), the first one included.
     worker_max_attempts: int = 3
+    # Tries per target for a vendor rate limit: paced by the shared capacity controller, so a
+    # 429 burst is waited out rather than failed (a plan with another target moves on earlier).
+    worker_max_rate_limited_attempts: int = 8
     worker_retry_base_s: float = 0.25
     worker_retry_max_s: float = 20.0
     # Per attempt, within the request's deadline (services.workers.timeouts). Both are JSON in

@@ -10,16 +10,16 @@ from fastapi import APIRouter, Request
 from prometheus_client import Counter, Histogram
 from starlette.responses import Response, StreamingResponse
 
-from contracts.catalogue import UnknownModel
 from contracts.envelope import ClientProtocol, Mode
 from contracts.errors import ErrorCode, ErrorInfo
 from contracts.replies import OutcomeStatus, ReplyChunk, ReplyFinal
 from services.common.replies import ReplySubscription
 from services.ingress.body import read_json_body
 from services.ingress.deadline import requested_timeout_s
-from services.ingress.deps import CatalogueDep, GatewayDep, PrincipalDep, SettingsDep
+from services.ingress.deps import GatewayDep, ModelNamesDep, PrincipalDep, SettingsDep
 from services.ingress.errors import ApiError, error_response
 from services.ingress.gateway import PublishFailed, Submission
+from services.ingress.prompt_size import estimate_prompt_tokens
 from services.ingress.protocols.openai_chat import (
     ChunkRenderer,
     ProtocolError,
@@ -41,6 +41,8 @@ CHAT_SECONDS = Histogram(
 )
 
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+# Ours: lets a refusal on content policy grounds move to the next model of the plan.
+CONTENT_POLICY_FALLBACK_HEADER = "x-switchyard-fallback-on-content-policy"
 
 
 @router.post("/v1/chat/completions", response_model=None)
@@ -48,7 +50,7 @@ async def create_chat_completion(
     request: Request,
     settings: SettingsDep,
     gateway: GatewayDep,
-    catalogue: CatalogueDep,
+    model_names: ModelNamesDep,
     principal: PrincipalDep,
 ) -> Response:
     started = time.monotonic()
@@ -57,10 +59,11 @@ async def create_chat_completion(
         parsed = parse_chat_request(payload)
     except ProtocolError as exc:
         raise ApiError(exc.info) from exc
-    try:
-        catalogue.resolve(parsed.model)  # fail fast; the router resolves for real
-    except UnknownModel as exc:
-        raise ApiError(exc.error_info()) from exc
+    # Fail fast on a name nothing answers to; the router resolves for real.
+    for index, name in enumerate(parsed.models or [parsed.model]):
+        refusal = model_names.refusal(name, param=f"models[{index}]" if parsed.models else "model")
+        if refusal is not None:
+            raise ApiError(refusal)
 
     timeout_s = requested_timeout_s(request.headers, payload, settings)
     mode = Mode.STREAM if parsed.stream else Mode.SYNC
@@ -68,7 +71,10 @@ async def create_chat_completion(
         protocol=ClientProtocol.OPENAI_CHAT,
         mode=mode,
         model=parsed.model,
+        models=parsed.models,
         chat=parsed.chat,
+        prompt_tokens_estimate=estimate_prompt_tokens(parsed.chat),
+        fallback_on_content_policy=_flag(request.headers.get(CONTENT_POLICY_FALLBACK_HEADER)),
         tenant=principal.tenant,
         key_id=principal.key_id,
         timeout_s=timeout_s,
@@ -203,9 +209,17 @@ def _reply_headers(request_id: str, reply: ReplyChunk | ReplyFinal) -> dict[str,
         headers["x-switchyard-provider"] = reply.provider
     if reply.model:
         headers["x-switchyard-model"] = reply.model
+    if reply.attempts is not None:
+        headers["x-switchyard-attempts"] = str(reply.attempts)
+    if reply.route:
+        headers["x-switchyard-route"] = reply.route
     if reply.simulated:
         headers["x-switchyard-simulated"] = "true"
     return headers
+
+
+def _flag(value: str | None) -> bool:
+    return value is not None and value.strip().lower() in ("1", "true", "yes")
 
 
 def _no_answer() -> ErrorInfo:

@@ -89,6 +89,11 @@ class ProviderAdapter(Protocol):
         """Classify a non-2xx vendor answer."""
         ...
 
+    def health_probe(self, endpoint: ProviderEndpoint) -> tuple[str, dict[str, str]]:
+        """The URL and headers of a GET that costs nothing (listing the models), for active
+        health checks."""
+        ...
+
 
 class ProviderError(Exception):
     """Root of the adapters' exceptions; ``info`` is what the worker reports."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
@@ -9,7 +10,16 @@ import pytest
 import redis.asyncio as aioredis
 
 from contracts.sealing import new_key
-from services.common.request_state import DONE_MARGIN_S, RequestState, RequestStore
+from services.common import request_state
+from services.common.request_state import (
+    CLAIM_TTL_S,
+    DONE_MARGIN_S,
+    HANDED_ON,
+    ClaimKeeper,
+    RequestState,
+    RequestStore,
+    claim_key,
+)
 from tests.integration.common.polling import eventually
 
 pytestmark = pytest.mark.integration
@@ -119,3 +129,48 @@ async def test_requests_do_not_share_state(store: RequestStore) -> None:
     await store.finish(first, deadline_ms=_in_ms(300))
     assert await store.load(first) == RequestState(body_key=None, done=True)
     assert await store.load(second) == RequestState(body_key=second_key, done=False)
+
+
+async def test_the_first_reader_of_a_plan_claims_it_and_a_second_learns_who_holds_it(
+    store: RequestStore, redis: aioredis.Redis
+) -> None:
+    request_id = new_request_id()
+    first = await store.load(request_id, claim=(0, "worker-a"))
+    second = await store.load(request_id, claim=(0, "worker-b"))
+    other_target = await store.load(request_id, claim=(1, "worker-b"))
+    assert first.claimed
+    assert not second.claimed
+    assert second.held_by == b"worker-a"
+    assert other_target.claimed  # a claim is per target of the plan
+    assert 0 < await redis.ttl(claim_key(request_id, 0)) <= CLAIM_TTL_S
+
+
+async def test_a_plan_handed_on_stays_marked_past_the_claims_ttl(
+    store: RequestStore, redis: aioredis.Redis
+) -> None:
+    request_id = new_request_id()
+    await store.load(request_id, claim=(0, "worker-a"))
+    await store.handed_on(request_id, 0, deadline_ms=_in_ms(60))
+    later = await store.load(request_id, claim=(0, "worker-b"))
+    assert later.held_by == HANDED_ON
+    assert await redis.ttl(claim_key(request_id, 0)) > CLAIM_TTL_S
+
+
+async def test_the_keeper_renews_the_claims_held_and_lets_others_lapse(
+    store: RequestStore, redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(request_state, "CLAIM_RENEW_S", 0.2)
+    held, dropped = new_request_id(), new_request_id()
+    await store.load(held, claim=(0, "me"))
+    await store.load(dropped, claim=(0, "me"))
+    await redis.expire(claim_key(held, 0), 1)
+    await redis.expire(claim_key(dropped, 0), 1)
+    keeper = ClaimKeeper(redis)
+    await keeper.start()
+    try:
+        with keeper.holding(claim_key(held, 0)):
+            await asyncio.sleep(1.3)
+            assert await redis.exists(claim_key(held, 0))
+            assert not await redis.exists(claim_key(dropped, 0))
+    finally:
+        await keeper.stop()

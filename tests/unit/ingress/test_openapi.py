@@ -11,7 +11,7 @@ import httpx
 import jsonschema_rs
 import pytest
 import schemathesis
-import yaml  # type: ignore[import-untyped]
+import yaml
 from fastapi.routing import APIRoute
 from schemathesis.core.result import Ok
 from starlette.routing import BaseRoute
@@ -115,6 +115,7 @@ def test_the_document_is_valid_openapi(document: dict[str, Any]) -> None:
         "POST /v1/chat/completions",
         "GET /v1/models",
         "GET /v1/models/{model}",
+        "GET /v1/providers",
         "GET /healthz",
         "GET /metrics",
     }

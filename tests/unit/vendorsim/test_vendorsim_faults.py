@@ -34,6 +34,66 @@ async def test_the_failure_count_is_per_conversation_not_per_protocol(
     assert (first.status_code, second.status_code) == (500, 200)
 
 
+async def test_a_fail_directive_naming_a_model_fails_only_that_model(
+    sim: httpx.AsyncClient,
+) -> None:
+    prompt = "Only one model is down [sim:fail=503@gpt-4o-mini]"
+    named = await sim.post(OPENAI, json=openai_chat(prompt, model="gpt-4o-mini"))
+    other = await sim.post(OPENAI, json=openai_chat(prompt, model="gpt-4o"))
+    near_miss = await sim.post(OPENAI, json=openai_chat(prompt, model="gpt-4o-mini-2024"))
+
+    assert named.status_code == 503
+    assert other.status_code == 200
+    assert near_miss.status_code == 200  # the name is compared exactly, not as a prefix
+
+
+async def test_fail_directives_for_several_models_in_one_prompt(sim: httpx.AsyncClient) -> None:
+    prompt = "Fallback chain [sim:fail=503@gpt-4o-mini] [sim:fail=500@claude-haiku-4-5]"
+    first = await sim.post(OPENAI, json=openai_chat(prompt, model="gpt-4o-mini"))
+    second = await sim.post(ANTHROPIC, json=anthropic_messages(prompt, model="claude-haiku-4-5"))
+    third = await sim.post(OPENAI, json=openai_chat(prompt, model="gpt-4o"))
+
+    assert (first.status_code, second.status_code, third.status_code) == (503, 500, 200)
+
+
+async def test_a_model_scoped_timeout_hangs_only_that_model(sim: httpx.AsyncClient) -> None:
+    await sim.post("/_sim/config", json={"timeout_hang_s": 0.01})
+    prompt = "Slow model [sim:fail=timeout@claude-sonnet-4-5]"
+    named = await sim.post(ANTHROPIC, json=anthropic_messages(prompt, model="claude-sonnet-4-5"))
+    other = await sim.post(ANTHROPIC, json=anthropic_messages(prompt, model="claude-haiku-4-5"))
+
+    assert (named.status_code, other.status_code) == (504, 200)
+
+
+async def test_a_counted_failure_naming_a_model_counts_per_model(sim: httpx.AsyncClient) -> None:
+    prompt = "Once each [sim:fail=503x1@a] [sim:fail=429x2@b]"
+    # Calls to other models in between must not use up the named models' counts.
+    statuses = [
+        (await sim.post(OPENAI, json=openai_chat(prompt, model=model))).status_code
+        for model in ["c", "a", "b", "c", "a", "b", "b"]
+    ]
+
+    assert statuses == [200, 503, 429, 200, 200, 429, 200]
+
+
+async def test_the_per_model_count_is_per_conversation_too(sim: httpx.AsyncClient) -> None:
+    first = await sim.post(OPENAI, json=openai_chat("One [sim:fail=503x1@a]", model="a"))
+    again = await sim.post(OPENAI, json=openai_chat("One [sim:fail=503x1@a]", model="a"))
+    other = await sim.post(OPENAI, json=openai_chat("Two [sim:fail=503x1@a]", model="a"))
+
+    assert (first.status_code, again.status_code, other.status_code) == (503, 200, 503)
+
+
+async def test_a_failure_naming_the_model_beats_one_for_every_model(
+    sim: httpx.AsyncClient,
+) -> None:
+    prompt = "Mixed [sim:fail=503@a] [sim:fail=500]"
+    named = await sim.post(OPENAI, json=openai_chat(prompt, model="a"))
+    other = await sim.post(OPENAI, json=openai_chat(prompt, model="b"))
+
+    assert (named.status_code, other.status_code) == (503, 500)
+
+
 async def test_an_uncounted_failure_always_fails(sim: httpx.AsyncClient) -> None:
     body = anthropic_messages("Down [sim:fail=529]")
     statuses = {(await sim.post(ANTHROPIC, json=body)).status_code for _ in range(3)}

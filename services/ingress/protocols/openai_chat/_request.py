@@ -26,6 +26,8 @@ from services.ingress.protocols.openai_chat._messages import parse_messages
 from services.ingress.protocols.openai_chat._tools import parse_tool_choice, parse_tools
 
 _MAX_STOP_SEQUENCES = 4
+# A fallback list longer than this is a mistake, not a plan: each entry may cost a vendor call.
+MAX_MODELS = 10
 # OpenAI's documented limits for `metadata`.
 _MAX_TAGS = 16
 _MAX_TAG_KEY_CHARS = 64
@@ -49,6 +51,9 @@ class ParsedChatRequest:
     protocol-level switches that shape the reply."""
 
     model: str
+    # The models to try, in order, when the caller gave a fallback list (``models``); the
+    # primary is ``model``. Empty when the caller named one model.
+    models: list[str]
     chat: ChatRequest
     stream: bool
     include_usage: bool
@@ -60,9 +65,14 @@ def parse_chat_request(payload: object) -> ParsedChatRequest:
     if not isinstance(payload, dict):
         raise ProtocolError("The request body must be a JSON object.")
     body = Fields.of(payload, "")
-    model = body.require_string("model")
+    models = _models(body)
+    model = body.string("model") if models else body.require_string("model")
+    if model is None:
+        model = models[0]
     if not model:
         raise invalid("model", "expected a non-empty string.")
+    if models:
+        models = [model, *(m for m in models if m != model)]
     conversation = parse_messages(body.require("messages"))
     _refuse_unsupported(body)
     tools = parse_tools(body)
@@ -79,11 +89,33 @@ def parse_chat_request(payload: object) -> ParsedChatRequest:
     )
     return ParsedChatRequest(
         model=model,
+        models=models,
         chat=chat,
         stream=stream,
         include_usage=_include_usage(body, stream),
         tags=_tags(body),
     )
+
+
+def _models(body: Fields) -> list[str]:
+    """OpenRouter's ``models``: the models to try in order. With ``model`` as well, ``model``
+    comes first and the list follows it."""
+    raw = body.array("models")
+    if raw is None:
+        return []
+    if not raw or len(raw) > MAX_MODELS:
+        raise invalid(
+            "models",
+            f"expected an array of 1 to {MAX_MODELS} model names, but got {len(raw)}.",
+        )
+    models: list[str] = []
+    for index, item in enumerate(raw):
+        name = as_string(item, child("models", index))
+        if not name:
+            raise invalid(child("models", index), "expected a non-empty string.")
+        if name not in models:
+            models.append(name)
+    return models
 
 
 def _refuse_unsupported(body: Fields) -> None:

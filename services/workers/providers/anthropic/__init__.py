@@ -62,3 +62,9 @@ class AnthropicAdapter:
 
     def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ErrorInfo:
         return classify_anthropic_error(status, headers, body)
+
+    def health_probe(self, endpoint: ProviderEndpoint) -> tuple[str, dict[str, str]]:
+        headers = {"anthropic-version": ANTHROPIC_VERSION}
+        if endpoint.api_key:
+            headers["x-api-key"] = endpoint.api_key
+        return f"{endpoint.base_url.rstrip('/')}/v1/models", headers

@@ -69,3 +69,9 @@ class OpenAICompatAdapter:
 
     def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ErrorInfo:
         return classify_openai_error(status, headers, body)
+
+    def health_probe(self, endpoint: ProviderEndpoint) -> tuple[str, dict[str, str]]:
+        headers = {"accept": "application/json"}
+        if endpoint.api_key:
+            headers["authorization"] = f"Bearer {endpoint.api_key}"
+        return f"{endpoint.base_url.rstrip('/')}/models", headers

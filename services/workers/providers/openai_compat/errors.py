@@ -19,6 +19,9 @@ _CONTEXT_LENGTH = re.compile(
     re.IGNORECASE,
 )
 
+# OpenAI's image and moderation refusals, Azure's content management policy.
+_CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "content_filter"})
+
 
 def classify_openai_error(status: int, headers: Mapping[str, str], body: bytes) -> ErrorInfo:
     """Classify a non-2xx answer of an OpenAI-compatible vendor.
@@ -44,6 +47,8 @@ def classify_openai_error(status: int, headers: Mapping[str, str], body: bytes) 
     if status in (400, 422):  # Mistral validates with 422
         if code == "context_length_exceeded" or _CONTEXT_LENGTH.search(message):
             return info(ErrorCode.CONTEXT_LENGTH_EXCEEDED, False)
+        if code in _CONTENT_POLICY_CODES:
+            return info(ErrorCode.CONTENT_POLICY, False)
         return info(ErrorCode.INVALID_REQUEST, False, param=error.param if error else None)
     if status in (401, 402, 403):  # 402: DeepSeek's "Insufficient Balance"
         return info(ErrorCode.VENDOR_AUTH, False)

@@ -693,3 +693,36 @@ def test_messages_are_checked_with_their_message_text() -> None:
     with pytest.raises(ProtocolError) as caught:
         parse(messages=[{"role": "user", "content": [{"type": "input_audio"}]}])
     assert "not supported" in caught.value.info.message
+
+
+def test_a_models_list_follows_model_and_may_stand_in_for_it() -> None:
+    parsed = parse(models=["claude-haiku-4-5", "gpt-4o", "gemini-2.5-flash", "claude-haiku-4-5"])
+    assert parsed.model == "gpt-4o"
+    assert parsed.models == ["gpt-4o", "claude-haiku-4-5", "gemini-2.5-flash"]
+
+    alone = parse_chat_request({"models": ["claude-haiku-4-5", "gpt-4o"], "messages": [USER_HI]})
+    assert alone.model == "claude-haiku-4-5"
+    assert alone.models == ["claude-haiku-4-5", "gpt-4o"]
+    assert parse().models == []
+
+
+@pytest.mark.parametrize(
+    ("models", "param"),
+    [
+        ([], "models"),
+        ([f"m{i}" for i in range(11)], "models"),
+        (["gpt-4o", 3], "models[1]"),
+        (["gpt-4o", ""], "models[1]"),
+        ("gpt-4o", "models"),
+    ],
+)
+def test_a_bad_models_list_is_refused_naming_the_entry(models: object, param: str) -> None:
+    with pytest.raises(ProtocolError) as refused:
+        parse(models=models)
+    assert refused.value.info.param == param
+
+
+def test_without_model_or_models_the_model_is_required() -> None:
+    with pytest.raises(ProtocolError) as refused:
+        parse_chat_request({"messages": [USER_HI]})
+    assert refused.value.info.param == "model"
