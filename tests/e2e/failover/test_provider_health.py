@@ -8,13 +8,16 @@ outage is the simulator's (``POST /_sim/outage``), so the vendor really fails ev
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from services.cli import app
 from services.stack import RunningStack
 from tests.e2e.failover.failover_support import end_sim_outages, sim_calls_by_model, sim_outage
 
@@ -122,3 +125,23 @@ def test_providers_lists_replicas_capacity_and_model_health(full_stack: RunningS
     [model] = [m for m in zai["models"] if m["id"] == MODEL]
     assert model["requests"] >= 1
     assert 0 <= model["error_rate"] <= 1
+
+
+def test_the_providers_command_prints_the_same_state(
+    full_stack: RunningStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SWITCHYARD_BASE_URL", full_stack.base_url)
+    monkeypatch.setenv("SWITCHYARD_ADMIN_KEY", full_stack.admin_key)
+    runner = CliRunner()
+    as_json = runner.invoke(app, ["providers", "--json", "--provider", "moonshot"])
+    assert as_json.exit_code == 0, as_json.output
+    [moonshot] = json.loads(as_json.output)["data"]
+    assert moonshot["capacity"]["rpm"] == 20
+    table = runner.invoke(app, ["providers"])
+    assert table.exit_code == 0, table.output
+    assert "moonshot" in table.output
+    assert "Providers" in table.output
+    monkeypatch.setenv("SWITCHYARD_ADMIN_KEY", "not-the-key-at-all")
+    refused = runner.invoke(app, ["providers"])
+    assert refused.exit_code == 1
+    assert "401" in refused.output

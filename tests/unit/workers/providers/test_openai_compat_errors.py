@@ -115,3 +115,14 @@ def test_rate_limit_retry_after(headers: dict[str, str], expected: float | None)
 def test_retry_after_is_reported_for_overload_but_not_for_client_errors() -> None:
     assert classify_openai_error(503, {"retry-after": "3"}, b"").retry_after_s == 3.0
     assert classify_openai_error(400, {"retry-after": "3"}, b"").retry_after_s is None
+
+
+@pytest.mark.parametrize("code", ["content_policy_violation", "content_filter"])
+def test_a_content_policy_refusal_is_its_own_kind(code: str) -> None:
+    body = (
+        b'{"error": {"message": "Your request was rejected as a result of our safety system.",'
+        b' "type": "invalid_request_error", "param": null, "code": "' + code.encode() + b'"}}'
+    )
+    info = classify_openai_error(400, {}, body)
+    assert info.code is ErrorCode.CONTENT_POLICY
+    assert not info.retryable
