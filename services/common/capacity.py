@@ -44,7 +44,7 @@ Redis errors (``services.common.redis_client.REDIS_DOWN``) propagate to the call
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -99,6 +99,16 @@ class Grant:
     lease_id: str
     reserved_tokens: int
     bucket_s: int  # the epoch second (server time) the tokens were reserved in
+
+
+@dataclass(frozen=True)
+class Release:
+    """How one grant's call ended (see ``Capacity.release``)."""
+
+    grant: Grant
+    outcome: Outcome
+    actual_tokens: int | None = None
+    retry_after_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -252,50 +262,56 @@ return {{1, second}}
 """
 )
 
-# ARGV: lease_id, outcome, token correction ('' for none), bucket_s, retry_after_ms (-1: none),
-# min, max.
+# Ending one grant's call: free its slot, correct its tokens, adapt the limit, maybe pause.
+# (The ZCOUNT before the cut sees the leases not yet freed: in a batch, later ones count.)
+_RELEASE_ONE = f"""
+local function release(lease_id, outcome, correction, bucket, retry_after_ms, lo, hi)
+  redis.call('ZREM', KEYS[2], lease_id)
+  if correction ~= '' then
+    -- A reservation that already left the window (or was never logged) has nothing to correct.
+    if tonumber(bucket) > math.floor(now_ms / 1000) - 60
+        and redis.call('HEXISTS', KEYS[4], bucket) == 1 then
+      if redis.call('HINCRBY', KEYS[4], bucket, correction) < 0 then
+        redis.call('HSET', KEYS[4], bucket, 0)
+      end
+    end
+  end
+  if outcome ~= 'error' then
+    local limit, calm_since = adaptive_state(lo, hi)
+    if outcome == 'ok' then
+      redis.call(
+        'HSET', KEYS[5], 'limit', tostring(clamp(limit + 1 / limit, lo, hi)),
+        'calm_since', calm_since)
+    else
+      local cut_at = tonumber(redis.call('HGET', KEYS[5], 'cut_at')) or 0
+      if now_ms - cut_at >= 1000 then
+        -- Half of what the vendor refused: the calls in flight (this one included), when
+        -- that is below the limit. Halving an unused limit of 512 would not slow 40 callers.
+        local in_use = redis.call('ZCOUNT', KEYS[2], string.format('(%d', now_ms), '+inf') + 1
+        local cut = math.min(limit, in_use) * 0.5
+        redis.call(
+          'HSET', KEYS[5], 'limit', tostring(clamp(cut, lo, hi)), 'cut_at', now_ms,
+          'calm_since', now_ms)
+      end
+    end
+    redis.call('EXPIRE', KEYS[5], {ADAPTIVE_STATE_TTL_S})
+  end
+  retry_after_ms = tonumber(retry_after_ms)
+  if retry_after_ms >= 0 then
+    pause(now_ms + retry_after_ms)
+  end
+end
+"""
+
+# ARGV: min, max, then per grant: lease_id, outcome, token correction ('' for none), bucket_s,
+# retry_after_ms (-1: none).
 _RELEASE = RedisScript(
     _PRELUDE
-    + f"""
-redis.call('ZREM', KEYS[2], ARGV[1])
-
-if ARGV[3] ~= '' then
-  local bucket = ARGV[4]
-  -- A reservation that already left the window (or was never logged) has nothing to correct.
-  if tonumber(bucket) > math.floor(now_ms / 1000) - 60
-      and redis.call('HEXISTS', KEYS[4], bucket) == 1 then
-    if redis.call('HINCRBY', KEYS[4], bucket, ARGV[3]) < 0 then
-      redis.call('HSET', KEYS[4], bucket, 0)
-    end
-  end
-end
-
-local outcome = ARGV[2]
-if outcome ~= 'error' then
-  local lo, hi = tonumber(ARGV[6]), tonumber(ARGV[7])
-  local limit, calm_since = adaptive_state(lo, hi)
-  if outcome == 'ok' then
-    redis.call(
-      'HSET', KEYS[5], 'limit', tostring(clamp(limit + 1 / limit, lo, hi)),
-      'calm_since', calm_since)
-  else
-    local cut_at = tonumber(redis.call('HGET', KEYS[5], 'cut_at')) or 0
-    if now_ms - cut_at >= 1000 then
-      -- Half of what the vendor refused: the calls in flight (this one included), when that
-      -- is below the limit. Halving an unused limit of 512 would not slow 40 callers down.
-      local in_use = redis.call('ZCOUNT', KEYS[2], string.format('(%d', now_ms), '+inf') + 1
-      local cut = math.min(limit, in_use) * 0.5
-      redis.call(
-        'HSET', KEYS[5], 'limit', tostring(clamp(cut, lo, hi)), 'cut_at', now_ms,
-        'calm_since', now_ms)
-    end
-  end
-  redis.call('EXPIRE', KEYS[5], {ADAPTIVE_STATE_TTL_S})
-end
-
-local retry_after_ms = tonumber(ARGV[5])
-if retry_after_ms >= 0 then
-  pause(now_ms + retry_after_ms)
+    + _RELEASE_ONE
+    + """
+local lo, hi = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = 3, #ARGV, 5 do
+  release(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], lo, hi)
 end
 return 1
 """
@@ -408,20 +424,25 @@ class Capacity:
         """End the grant's call: free its slot, correct its token reservation to
         ``actual_tokens``, adapt the concurrency limit to ``outcome``, and pause the account for
         everyone for ``retry_after_s`` (a longer pause already set is kept)."""
-        limits = self._limits_for(grant.account)
-        await _RELEASE.run(
-            self._redis,
-            _keys(grant.account),
-            (
-                grant.lease_id,
-                outcome,
-                "" if actual_tokens is None else actual_tokens - grant.reserved_tokens,
-                grant.bucket_s,
-                -1 if retry_after_s is None else _ms(retry_after_s),
-                limits.min_concurrency,
-                limits.ceiling,
-            ),
-        )
+        await self.release_many([Release(grant, outcome, actual_tokens, retry_after_s)])
+
+    async def release_many(self, releases: Sequence[Release]) -> None:
+        """Several ``release``s in one round trip per account, applied in order."""
+        by_account: dict[str, list[Release]] = {}
+        for release in releases:
+            by_account.setdefault(release.grant.account, []).append(release)
+        for account, batch in by_account.items():
+            limits = self._limits_for(account)
+            args: list[str | int] = [limits.min_concurrency, limits.ceiling]
+            for r in batch:
+                args += [
+                    r.grant.lease_id,
+                    r.outcome,
+                    "" if r.actual_tokens is None else r.actual_tokens - r.grant.reserved_tokens,
+                    r.grant.bucket_s,
+                    -1 if r.retry_after_s is None else _ms(r.retry_after_s),
+                ]
+            await _RELEASE.run(self._redis, _keys(account), args)
 
     async def renew(self, grants: Iterable[Grant], *, lease_s: float) -> None:
         """Extend the leases of grants whose calls are still running, by ``lease_s`` from now:

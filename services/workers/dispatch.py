@@ -196,14 +196,6 @@ class Dispatcher:
     claims: ClaimKeeper | None = None
 
     async def handle(self, plan: DispatchPlan) -> None:
-        if self.claims is None:
-            await self._handle(plan)
-            return
-        with self.claims.holding(claim_key(plan.request_id, plan.cursor)):
-            await self._handle(plan)
-
-    async def _handle(self, plan: DispatchPlan) -> None:
-        envelope = plan.envelope
         picked_up_ms = now_ms()
         try:
             state = await self._load_and_claim(plan)
@@ -211,9 +203,19 @@ class Dispatcher:
             # Nothing was called, so nothing is charged; the caller has had its 504 by now.
             log.warning("gave up on %s: Redis was down until its deadline", plan.request_id)
             return
-        if state.done or state.held_by == HANDED_ON or not state.claimed:
+        if state.done or not state.claimed:
             SKIPPED.inc()
             return
+        # Renewed only once it is ours: renewing another worker's claim while waiting for it
+        # would keep a dead worker's claim alive for ever.
+        key = claim_key(plan.request_id, plan.cursor)
+        with self.claims.holding(key) if self.claims else contextlib.nullcontext():
+            await self._serve_claimed(plan, state, picked_up_ms)
+
+    async def _serve_claimed(
+        self, plan: DispatchPlan, state: RequestState, picked_up_ms: int
+    ) -> None:
+        envelope = plan.envelope
         if picked_up_ms > envelope.deadline_ms:
             await self._give_up(plan, ErrorCode.DEADLINE_EXCEEDED, "the request's deadline passed")
             return

@@ -9,6 +9,7 @@ the dispatcher's own logic and for a worker without Redis-backed limits.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from contracts.chat import Usage
 from contracts.errors import ErrorCode, ErrorInfo
 from contracts.plan import Target
 from contracts.topics import Lane
-from services.common.capacity import Capacity, Grant, Wait
+from services.common.capacity import Capacity, Grant, Release, Wait
 from services.common.circuits import Circuits, CircuitSnapshot, CircuitState, provider_circuit
 from services.common.periodic import Periodic
 from services.common.provider_stats import AttemptStats
@@ -103,12 +104,18 @@ class SharedGuard:
         # slots of a worker that died free themselves within LEASE_S.
         self._held: dict[str, Grant] = {}
         self._renewal = Periodic("capacity-leases", LEASE_RENEW_S, self._renew)
+        # Releases that need not act at once (no pause, no cut) go out together: one round
+        # trip for all the calls that ended within RELEASE_BATCH_S, and none on a reply's path.
+        self._releases: list[Release] = []
+        self._releasing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self._renewal.start()
 
     async def stop(self) -> None:
         await self._renewal.stop()
+        if self._releasing is not None:
+            await self._releasing
 
     async def _renew(self) -> None:
         if self._held:
@@ -143,7 +150,7 @@ class SharedGuard:
                 admission = None
             if admission is not None and not admission.allowed:
                 if got is not None:
-                    await self._release(got, "error", None, None)
+                    self._release_soon(Release(got, "error"))
                 return _circuit_open(target, admission.retry_at_ms)
             probe = admission is not None and admission.probe
         if got is not None:
@@ -166,7 +173,11 @@ class SharedGuard:
             self._held.pop(token.grant.lease_id, None)
             actual = usage.total_tokens if usage is not None else None
             pause = error.retry_after_s if rate_limited and error is not None else None
-            await self._release(token.grant, outcome, actual, pause)
+            release = Release(token.grant, outcome, actual, pause)
+            if rate_limited:
+                await self._release([release])  # everyone must slow down now
+            else:
+                self._release_soon(release)
         if error is not None and error.code in _OURS:
             if token.probe:  # free the probe slot now rather than at the end of its lease
                 await self._record(target.canonical_id, ok=True, probe=True)
@@ -178,19 +189,22 @@ class SharedGuard:
         elif token.probe or token.circuit is not CircuitState.CLOSED:
             await self._record(target.canonical_id, ok=True, probe=token.probe)
 
-    async def _release(
-        self,
-        grant: Grant,
-        outcome: Literal["ok", "rate_limited", "error"],
-        actual_tokens: int | None,
-        retry_after_s: float | None,
-    ) -> None:
+    def _release_soon(self, release: Release) -> None:
+        self._releases.append(release)
+        if self._releasing is None:
+            self._releasing = asyncio.create_task(self._release_batch(), name="capacity-release")
+
+    async def _release_batch(self) -> None:
+        await asyncio.sleep(RELEASE_BATCH_S)
+        batch, self._releases, self._releasing = self._releases, [], None
+        await self._release(batch)
+
+    async def _release(self, releases: list[Release]) -> None:
         try:
-            await self._capacity.release(
-                grant, outcome=outcome, actual_tokens=actual_tokens, retry_after_s=retry_after_s
-            )
+            await self._capacity.release_many(releases)
         except REDIS_DOWN:
-            log.warning("could not release a capacity slot of %s (Redis down)", grant.account)
+            # The slots free themselves when their leases end (no longer renewed).
+            log.warning("could not release %d capacity slots (Redis down)", len(releases))
 
     async def _record(self, key: str, *, ok: bool, probe: bool) -> None:
         try:
@@ -218,6 +232,7 @@ def _circuit_open(target: Target, retry_at_ms: int | None) -> Held:
 
 LEASE_S = 30.0
 LEASE_RENEW_S = 10.0
+RELEASE_BATCH_S = 0.01
 
 _WAIT_WORDS = {
     "paused": "was asked by the vendor to pause",

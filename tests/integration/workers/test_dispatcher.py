@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import replace
 
 import aiohttp
 import pytest
@@ -25,9 +26,10 @@ from contracts.errors import ErrorCode
 from contracts.plan import DispatchPlan, RouteReason, Target
 from contracts.replies import OutcomeStatus, ReplyChunk, ReplyFinal
 from contracts.usage import UsageEvent
+from services.common import request_state
 from services.common.delivery import OutcomeDelivery
 from services.common.replies import ReplySender
-from services.common.request_state import RequestState, RequestStore
+from services.common.request_state import ClaimKeeper, RequestState, RequestStore, claim_key
 from services.vendorsim.conversation import Conversation, Turn
 from services.vendorsim.directives import parse_directives
 from services.vendorsim.knobs import SimKnobs
@@ -486,3 +488,30 @@ async def test_a_stream_whose_caller_went_away_stops_the_vendor_call(
     # The simulator counts the answers it finished: this one was cut off by the worker.
     assert await sim_stats() == {"chat": 0}
     assert await store.load(request.request_id) == RequestState(body_key=None, done=True)
+
+
+async def test_a_plan_another_worker_holds_waits_for_its_claim_to_lapse_then_is_served_once(
+    make_dispatcher: MakeDispatcher,
+    store: RequestStore,
+    redis: aioredis.Redis,
+    sim_stats: SimStats,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A rebalance handed this worker a plan that a worker now dead had claimed: it waits until
+    the dead worker's claim lapses (its own keeper never renews a claim it does not hold), then
+    serves it; the vendor is called once."""
+    monkeypatch.setattr(request_state, "CLAIM_RENEW_S", 0.2)
+    request = sealed_request(prompt=unique_prompt())
+    plan = await opened(store, request)
+    await redis.set(claim_key(request.request_id, 0), b"dead-worker", ex=2)
+    keeper = ClaimKeeper(redis)
+    await keeper.start()
+    try:
+        dispatcher = replace(make_dispatcher(FAST_RETRIES), claims=keeper)
+        await asyncio.wait_for(dispatcher.handle(plan), timeout=30)
+    finally:
+        await keeper.stop()
+    [final] = await replies_on(redis, request.envelope.reply_to or "")
+    assert isinstance(final, ReplyFinal)
+    assert final.status is OutcomeStatus.OK
+    assert await sim_stats() == {"chat": 1, "200": 1}
