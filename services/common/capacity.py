@@ -321,9 +321,14 @@ return 1
 _RENEW = RedisScript(
     NOW_MS
     + """
-local expires = now_ms + tonumber(ARGV[1])
+local lease_ms = tonumber(ARGV[1])
 for i = 2, #ARGV do
-  redis.call('ZADD', KEYS[2], 'XX', expires, ARGV[i])
+  redis.call('ZADD', KEYS[2], 'XX', now_ms + lease_ms, ARGV[i])
+end
+-- The set itself must outlive the leases it holds: when nothing new is admitted (the account
+-- is saturated), only renewals keep it.
+if redis.call('PTTL', KEYS[2]) < lease_ms + 1000 then
+  redis.call('PEXPIRE', KEYS[2], lease_ms + 1000)
 end
 return 1
 """

@@ -143,12 +143,27 @@ class RequestStore:
         await self._redis.delete(_seal_key(request_id))
 
 
-class ClaimKeeper:
-    """Renews the claims this process holds, all in one round trip every ``CLAIM_RENEW_S``
-    (a task per request would cost more than the requests)."""
+# Extends the claims that are still the owner's (ARGV[1]): never one another worker took after
+# ours lapsed, nor a plan's handed-on mark.
+_RENEW_OWN = RedisScript(
+    f"""
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('EXPIRE', KEYS[i], {CLAIM_TTL_S})
+  end
+end
+return 1
+"""
+)
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+
+class ClaimKeeper:
+    """Renews the claims ``owner`` holds in this process, all in one round trip every
+    ``CLAIM_RENEW_S`` (a task per request would cost more than the requests)."""
+
+    def __init__(self, redis: aioredis.Redis, owner: str) -> None:
         self._redis = redis
+        self._owner = owner
         self._held: dict[str, int] = {}  # key -> how many handlers hold it here
         self._loop = Periodic("claim-keeper", CLAIM_RENEW_S, self._renew)
 
@@ -174,9 +189,6 @@ class ClaimKeeper:
         if not self._held:
             return
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for key in list(self._held):
-                    pipe.expire(key, CLAIM_TTL_S)
-                await pipe.execute()
+            await _RENEW_OWN.run(self._redis, list(self._held), (self._owner,))
         except REDIS_DOWN:
             log.warning("could not renew %d claims (Redis down)", len(self._held))

@@ -105,11 +105,18 @@ class RoutingConfig(_Strict):
         return self.providers.get(name) or _NO_LIMITS
 
     def circuit_policy(self, key: str) -> CircuitPolicy:
-        """The thresholds of a circuit keyed ``provider/model`` (or ``provider/*``)."""
-        settings = self.circuit_for(key.partition("/")[0])
+        """The thresholds of a circuit keyed ``provider/model``, or of a provider's own circuit
+        (``provider/*``, fed by health checks only): that one opens after two failed checks in
+        a row, whatever the interval, since checks come seconds apart, not in bursts."""
+        provider, _, model = key.partition("/")
+        settings = self.circuit_for(provider)
+        failures, window_s = settings.failures, settings.window_s
+        check = self.provider(provider).health_check
+        if model == "*" and check is not None:
+            failures, window_s = min(failures, 2), max(window_s, 2.5 * check.interval_s)
         return CircuitPolicy(
-            failures=settings.failures,
-            window_s=settings.window_s,
+            failures=failures,
+            window_s=window_s,
             cooldown_s=settings.cooldown_s,
             probes=settings.probes,
         )

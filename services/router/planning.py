@@ -94,10 +94,13 @@ class CataloguePlanner:
 
     def _candidates(self, envelope: RequestEnvelope, config: RoutingConfig) -> _Candidates:
         if len(envelope.requested_models) > 1:
-            cards = [
-                self._card(name, f"models[{i}]") for i, name in enumerate(envelope.requested_models)
-            ]
-            return _Candidates(_unique(cards), RouteReason.EXPLICIT, "fallbacks from the request")
+            # A route named in the list stands for its candidates, in their weighted order.
+            listed: list[ModelCard] = []
+            for i, listed_name in enumerate(envelope.requested_models):
+                listed_route = config.routes.get(listed_name)
+                names = self._weighted_order(listed_route) if listed_route else [listed_name]
+                listed.extend(self._card(n, f"models[{i}]") for n in names)
+            return _Candidates(_unique(listed), RouteReason.EXPLICIT, "fallbacks from the request")
         name = envelope.requested_model
         route = config.routes.get(name)
         if route is not None:

@@ -171,6 +171,9 @@ class _MoveOn:
 # How often a copy of a plan that another worker serves looks whether that one finished.
 _CLAIM_POLL_S = 0.5
 
+# What the guard is told of an attempt that ended in an exception nobody expected.
+_BROKEN = ErrorInfo(code=ErrorCode.INTERNAL, message="the attempt failed inside Switchyard")
+
 # How long a request waits for capacity before it moves to its next target instead. A plan
 # without one waits until its deadline.
 _CAPACITY_PATIENCE_S = 1.0
@@ -237,7 +240,13 @@ class Dispatcher:
         chat = ChatRequest.model_validate_json(raw)
 
         progress = _Progress(attempt=plan.next_attempt, passed_over=list(plan.passed_over))
-        served = await self._serve(plan, chat, progress, picked_up_ms)
+        try:
+            served = await self._serve(plan, chat, progress, picked_up_ms)
+        except Exception:
+            # A bug: the caller is told by ``fail``; the vendor calls already made are metered.
+            for event in progress.events:
+                await self._confirm_usage(event, await self._queue_usage(event))
+            raise
         # Usage first, before anything that needs Redis: a vendor call that happened is metered
         # whatever happens to the reply path. ``send`` only queues (the producer lingers), so
         # the caller's outcome is not delayed by it. A crash before the done mark redelivers the
@@ -410,6 +419,7 @@ class Dispatcher:
         envelope = plan.envelope
         reserve = _token_reservation(envelope.prompt_tokens_estimate, chat)
         tries = 0
+        waited_s = 0.0  # for capacity, on this target
         while True:
             remaining_s = (envelope.deadline_ms - now_ms()) / 1000
             if remaining_s <= 0:
@@ -422,9 +432,12 @@ class Dispatcher:
                 target, lane=envelope.lane, tokens=reserve, lease_s=remaining_s
             )
             if isinstance(admitted, Held):
-                if admitted.circuit_open or (has_next and admitted.wait_s > _CAPACITY_PATIENCE_S):
+                patience_left = _CAPACITY_PATIENCE_S - waited_s
+                if admitted.circuit_open or (has_next and admitted.wait_s > patience_left):
                     return _MoveOn(admitted.info)
-                await asyncio.sleep(min(admitted.wait_s, remaining_s))
+                pause = min(admitted.wait_s, remaining_s)
+                await asyncio.sleep(pause)
+                waited_s += pause
                 continue
             tries += 1
             attempt_id = f"{self.instance_id}:{progress.attempt}"
@@ -446,6 +459,10 @@ class Dispatcher:
                     return _MoveOn(info)
                 await asyncio.sleep(delay)
                 continue
+            except BaseException:
+                # A bug, or the worker shutting down: free the slot (and a probe) before it goes.
+                await self.guard.settle(target, admitted, error=_BROKEN, usage=tally.usage)
+                raise
             await self.guard.settle(target, admitted, error=None, usage=result.usage)
             self._record(
                 plan, target, endpoint, progress, picked_up_ms, None, _Charge(result.usage), result

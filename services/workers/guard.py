@@ -67,7 +67,14 @@ class UnguardedProviders:
 
 
 # Attempts Switchyard ended itself: they say nothing about the vendor's health.
-_OURS = frozenset({ErrorCode.CANCELLED, ErrorCode.UNAVAILABLE, ErrorCode.DEADLINE_EXCEEDED})
+_OURS = frozenset(
+    {
+        ErrorCode.CANCELLED,
+        ErrorCode.UNAVAILABLE,
+        ErrorCode.DEADLINE_EXCEEDED,
+        ErrorCode.INTERNAL,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -150,7 +157,7 @@ class SharedGuard:
                 admission = None
             if admission is not None and not admission.allowed:
                 if got is not None:
-                    self._release_soon(Release(got, "error"))
+                    self._release_soon(Release(got, "error", actual_tokens=0))
                 return _circuit_open(target, admission.retry_at_ms)
             probe = admission is not None and admission.probe
         if got is not None:
@@ -171,8 +178,12 @@ class SharedGuard:
         )
         if token.grant is not None:
             self._held.pop(token.grant.lease_id, None)
-            actual = usage.total_tokens if usage is not None else None
-            pause = error.retry_after_s if rate_limited and error is not None else None
+            # A failed call that reported nothing used no tokens: its reservation is returned,
+            # or fast retries during an outage would use up the minute's budget.
+            actual = usage.total_tokens if usage is not None else (0 if error else None)
+            pause = None
+            if rate_limited and error is not None and error.retry_after_s is not None:
+                pause = min(error.retry_after_s, MAX_PAUSE_S)
             release = Release(token.grant, outcome, actual, pause)
             if rate_limited:
                 await self._release([release])  # everyone must slow down now
@@ -233,6 +244,9 @@ def _circuit_open(target: Target, retry_at_ms: int | None) -> Held:
 LEASE_S = 30.0
 LEASE_RENEW_S = 10.0
 RELEASE_BATCH_S = 0.01
+# The longest a vendor's retry-after pauses a whole provider account: a misbehaving header
+# must not stop a provider for an hour.
+MAX_PAUSE_S = 60.0
 
 _WAIT_WORDS = {
     "paused": "was asked by the vendor to pause",

@@ -90,7 +90,7 @@ async def run(settings: WorkerSettings, providers: list[str], stop: asyncio.Even
             for p, e in endpoints.items()
         },
     )
-    claims = ClaimKeeper(redis)
+    claims = ClaimKeeper(redis, instance_id)
     guard = SharedGuard(
         circuits=circuits,
         snapshot=snapshot,

@@ -362,3 +362,17 @@ async def test_a_calm_spell_doubles_a_cut_limit_back_towards_its_ceiling(
     assert (await cap.view(account)).limit == 4
     await cap.release(grants[1], outcome="ok")  # growth goes on from the recovered value
     assert 4.2 < (await cap.view(account)).limit < 4.3
+
+
+async def test_renewals_keep_the_lease_set_when_nothing_new_is_admitted(
+    redis: aioredis.Redis,
+) -> None:
+    """A saturated account admits nothing new; renewals alone must keep its leases."""
+    cap, account = capacity(redis, AccountLimits(max_concurrency=1)), new_account()
+    grant = await cap.acquire(account, lane=INTERACTIVE, tokens=1, lease_s=0.3)
+    assert isinstance(grant, Grant)
+    for _ in range(7):  # 2.1 s: past the set's first TTL (the lease + 1 s)
+        await cap.renew([grant], lease_s=0.5)
+        await asyncio.sleep(0.3)
+    assert (await cap.view(account)).in_flight == 1
+    assert isinstance(await cap.acquire(account, lane=INTERACTIVE, tokens=1, lease_s=1), Wait)

@@ -165,12 +165,33 @@ async def test_the_keeper_renews_the_claims_held_and_lets_others_lapse(
     await store.load(dropped, claim=(0, "me"))
     await redis.expire(claim_key(held, 0), 1)
     await redis.expire(claim_key(dropped, 0), 1)
-    keeper = ClaimKeeper(redis)
+    keeper = ClaimKeeper(redis, "me")
     await keeper.start()
     try:
         with keeper.holding(claim_key(held, 0)):
             await asyncio.sleep(1.3)
             assert await redis.exists(claim_key(held, 0))
             assert not await redis.exists(claim_key(dropped, 0))
+    finally:
+        await keeper.stop()
+
+
+async def test_the_keeper_never_renews_a_claim_that_is_no_longer_its_own(
+    store: RequestStore, redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held here (a handler waits on it) but owned by another worker, or marked handed on: a
+    renewal would keep a dead worker's claim alive, or cut the mark's life to a claim's."""
+    monkeypatch.setattr(request_state, "CLAIM_RENEW_S", 0.2)
+    theirs, handed = new_request_id(), new_request_id()
+    await redis.set(claim_key(theirs, 0), b"other-worker", ex=1)
+    await store.load(handed, claim=(0, "me"))
+    await store.handed_on(handed, 0, deadline_ms=_in_ms(600))
+    keeper = ClaimKeeper(redis, "me")
+    await keeper.start()
+    try:
+        with keeper.holding(claim_key(theirs, 0)), keeper.holding(claim_key(handed, 0)):
+            await asyncio.sleep(1.3)
+            assert not await redis.exists(claim_key(theirs, 0))
+            assert await redis.ttl(claim_key(handed, 0)) > CLAIM_TTL_S
     finally:
         await keeper.stop()

@@ -21,10 +21,12 @@ from aiokafka import AIOKafkaProducer
 
 from contracts import topics
 from contracts._base import now_ms
+from contracts.chat import Usage
 from contracts.envelope import Mode
-from contracts.errors import ErrorCode
+from contracts.errors import ErrorCode, ErrorInfo
 from contracts.plan import DispatchPlan, RouteReason, Target
 from contracts.replies import OutcomeStatus, ReplyChunk, ReplyFinal
+from contracts.topics import Lane
 from contracts.usage import UsageEvent
 from services.common import request_state
 from services.common.delivery import OutcomeDelivery
@@ -36,6 +38,7 @@ from services.vendorsim.knobs import SimKnobs
 from services.vendorsim.reply import plan_reply
 from services.vendorsim.server import RunningSim, serve_in_background
 from services.workers.dispatch import Dispatcher
+from services.workers.guard import Held, Pass
 from services.workers.http_pool import vendor_session
 from services.workers.providers.registry import endpoint_for
 from services.workers.retry import RetryPolicy
@@ -48,6 +51,9 @@ pytestmark = pytest.mark.integration
 
 OUTPUT_TOKENS = 16
 GPT_4O_MINI = Target(provider="openai", model="gpt-4o-mini", canonical_id="openai/gpt-4o-mini")
+HAIKU = Target(
+    provider="anthropic", model="claude-haiku-4-5", canonical_id="anthropic/claude-haiku-4-5"
+)
 CHAT_PATH = "/v1/chat/completions"
 # Retries in tests wait milliseconds, not the production quarter second (the simulator's
 # Retry-After of 1 s is capped by max_s).
@@ -504,10 +510,11 @@ async def test_a_plan_another_worker_holds_waits_for_its_claim_to_lapse_then_is_
     request = sealed_request(prompt=unique_prompt())
     plan = await opened(store, request)
     await redis.set(claim_key(request.request_id, 0), b"dead-worker", ex=2)
-    keeper = ClaimKeeper(redis)
+    dispatcher = make_dispatcher(FAST_RETRIES)
+    keeper = ClaimKeeper(redis, dispatcher.instance_id)
     await keeper.start()
     try:
-        dispatcher = replace(make_dispatcher(FAST_RETRIES), claims=keeper)
+        dispatcher = replace(dispatcher, claims=keeper)
         await asyncio.wait_for(dispatcher.handle(plan), timeout=30)
     finally:
         await keeper.stop()
@@ -515,3 +522,44 @@ async def test_a_plan_another_worker_holds_waits_for_its_claim_to_lapse_then_is_
     assert isinstance(final, ReplyFinal)
     assert final.status is OutcomeStatus.OK
     assert await sim_stats() == {"chat": 1, "200": 1}
+
+
+class OpenAIAtCapacity:
+    """A guard under which openai is always at its concurrency limit (short waits, as the
+    capacity controller suggests them) and every other provider is free."""
+
+    async def admit(
+        self, target: Target, *, lane: Lane, tokens: int, lease_s: float
+    ) -> Pass | Held:
+        if target.provider == "openai":
+            info = ErrorInfo(code=ErrorCode.VENDOR_RATE_LIMITED, message="busy", retryable=True)
+            return Held(wait_s=0.25, info=info)
+        return Pass()
+
+    async def settle(
+        self, target: Target, granted: Pass, *, error: ErrorInfo | None, usage: Usage | None
+    ) -> None:
+        return None
+
+
+async def test_a_target_at_capacity_is_left_for_the_next_after_the_patience_runs_out(
+    make_dispatcher: MakeDispatcher,
+    store: RequestStore,
+    redis: aioredis.Redis,
+    sim: RunningSim,
+) -> None:
+    request = sealed_request(prompt=unique_prompt(), timeout_s=60.0)
+    plan = (await opened(store, request)).model_copy(update={"targets": [GPT_4O_MINI, HAIKU]})
+    dispatcher = replace(
+        make_dispatcher(FAST_RETRIES),
+        endpoints={p: endpoint_for(p, {}, sim.base_url) for p in ("openai", "anthropic")},
+        guard=OpenAIAtCapacity(),
+    )
+    # Waiting out the deadline instead would end in deadline_exceeded, which moves nowhere.
+    await dispatcher.handle(plan)
+    [final] = await replies_on(redis, request.envelope.reply_to or "")
+    assert isinstance(final, ReplyFinal)
+    assert final.status is OutcomeStatus.OK
+    assert final.model == HAIKU.canonical_id
+    assert final.route is not None
+    assert "openai/gpt-4o-mini: vendor_rate_limited" in final.route

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from contracts.catalogue import default_catalogue
-from services.common.routing_config import ConfigError, ConfigWatch, load_config
+from services.common.routing_config import ConfigError, ConfigWatch, RoutingConfig, load_config
 
 CATALOGUE = default_catalogue()
 REPO = Path(__file__).resolve().parents[3]
@@ -93,3 +93,16 @@ def test_no_file_means_no_routes_and_no_limits() -> None:
     watch = ConfigWatch(None, CATALOGUE)
     assert watch().routes == {}
     assert watch().provider("openai").rpm is None
+
+
+def test_a_providers_own_circuit_opens_on_two_failed_checks_in_a_row() -> None:
+    config = RoutingConfig.model_validate(
+        {
+            "circuit": {"failures": 5, "window_s": 30},
+            "providers": {"openai": {"health_check": {"interval_s": 30}}},
+        }
+    )
+    own = config.circuit_policy("openai/*")
+    assert (own.failures, own.window_s) == (2, 75.0)
+    model = config.circuit_policy("openai/gpt-4o")
+    assert (model.failures, model.window_s) == (5, 30.0)

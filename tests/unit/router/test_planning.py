@@ -127,3 +127,11 @@ def test_an_unknown_name_in_the_list_is_refused_naming_its_position() -> None:
         planner().plan(envelope(models=["gpt-4o-mini", "no-such-model"]))
     assert refused.value.info.code is ErrorCode.MODEL_NOT_FOUND
     assert refused.value.info.param == "models[1]"
+
+
+def test_a_route_in_the_requests_list_stands_for_its_candidates() -> None:
+    route = Route(candidates=[Candidate(model="anthropic/claude-haiku-4-5")])
+    plan = planner(RoutingConfig(routes={"cheap": route})).plan(
+        envelope(models=["gpt-4o-mini", "cheap"])
+    )
+    assert ids(plan.targets) == ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"]
