@@ -15,6 +15,7 @@ import asyncio
 import time
 import uuid
 
+import httpx
 import pytest
 
 from services.stack import RunningStack
@@ -25,7 +26,7 @@ from tests.e2e.failover.failover_support import (
     sim_calls_by_model,
     sim_outage,
 )
-from tests.e2e.faults.fault_support import ingress_client, post_chat
+from tests.e2e.faults.fault_support import Outcome, ingress_client, post_chat
 
 pytestmark = pytest.mark.e2e
 
@@ -33,6 +34,25 @@ RPM = 20
 # The simulator stamps a call when it arrives, the limiter when it admits it; a few ms of
 # delivery jitter separate the two, so windows a little shorter than a minute are checked.
 WINDOW_MS = 59_500
+
+
+async def ask_many(
+    http: httpx.AsyncClient, model: str, label: str, count: int, *, deadline_s: float
+) -> list[Outcome]:
+    """``count`` requests to ``model`` at once, each with a conversation of its own."""
+    return await asyncio.gather(
+        *(
+            post_chat(
+                http,
+                {
+                    "model": model,
+                    "messages": [{"role": "user", "content": f"{label} {uuid.uuid4().hex}"}],
+                },
+                deadline_s=deadline_s,
+            )
+            for _ in range(count)
+        )
+    )
 
 
 def most_in_any_window(times_ms: list[int], window_ms: int) -> int:
@@ -50,19 +70,7 @@ async def test_two_replicas_share_one_requests_per_minute_limit(full_stack: Runn
     before = len(sim_call_times_ms(full_stack, vendor_model))
     with extra_worker(full_stack, "moonshot"):
         async with ingress_client(full_stack) as http:
-            outcomes = await asyncio.gather(
-                *(
-                    post_chat(
-                        http,
-                        {
-                            "model": model,
-                            "messages": [{"role": "user", "content": f"rpm {uuid.uuid4().hex}"}],
-                        },
-                        deadline_s=100.0,
-                    )
-                    for _ in range(30)
-                )
-            )
+            outcomes = await ask_many(http, model, "rpm", 30, deadline_s=100.0)
     times = sim_call_times_ms(full_stack, vendor_model)[before:]
     busiest = most_in_any_window(times, WINDOW_MS)
     spread_s = (max(times) - min(times)) / 1000
@@ -86,19 +94,7 @@ async def test_a_rate_limited_vendor_is_waited_out_without_a_retry_storm(
     started = time.monotonic()
     try:
         async with ingress_client(full_stack) as http:
-            outcomes = await asyncio.gather(
-                *(
-                    post_chat(
-                        http,
-                        {
-                            "model": model,
-                            "messages": [{"role": "user", "content": f"storm {uuid.uuid4().hex}"}],
-                        },
-                        deadline_s=60.0,
-                    )
-                    for _ in range(requests)
-                )
-            )
+            outcomes = await ask_many(http, model, "storm", requests, deadline_s=60.0)
     finally:
         end_sim_outages(full_stack)
     elapsed = time.monotonic() - started
