@@ -1,12 +1,14 @@
 """Which worker replicas serve which provider, and where their vendor is: each worker writes a
-heartbeat to Redis every few seconds; ``GET /v1/providers`` reads them. Only the vendor's host is
-written, never a key or a full URL with credentials in it."""
+heartbeat to Redis every few seconds; ``GET /v1/providers`` reads them, and ``LiveProviders``
+keeps a copy for the router and workers, so a plan never waits on a provider topic nobody
+consumes. Only the vendor's host is written, never a key or a full URL with credentials in it."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlsplit
@@ -85,6 +87,10 @@ def vendor_host(base_url: str) -> str:
 
 async def replicas(redis: aioredis.Redis, provider: str) -> list[Replica]:
     raw = cast("dict[bytes, bytes]", await redis.hgetall(_key(provider)))
+    return _live(raw)
+
+
+def _live(raw: dict[bytes, bytes]) -> list[Replica]:
     now = now_ms()
     found: list[Replica] = []
     for instance, value in raw.items():
@@ -99,3 +105,52 @@ async def replicas(redis: aioredis.Redis, provider: str) -> list[Replica]:
                 )
             )
     return sorted(found, key=lambda r: r.instance_id)
+
+
+class LiveProviders:
+    """This process's copy of which providers have a live worker replica, refreshed every
+    ``refresh_s`` in one round trip.
+
+    A provider counts as unserved only once no replica of it has been seen for ``grace_s`` in a
+    row while Redis answered: heartbeats come every few seconds, so a Redis restart, a stack
+    starting, or a worker restarting are not mistaken for a provider nobody serves. While Redis
+    is away nothing changes: not knowing must not refuse traffic."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        providers: Sequence[str],
+        *,
+        refresh_s: float = 2.0,
+        grace_s: float = 3 * HEARTBEAT_S,
+    ) -> None:
+        self._redis = redis
+        self._providers = tuple(providers)
+        self._grace_s = grace_s
+        self._absent_since: dict[str, float] = {}
+        self._loop = Periodic("live-providers", refresh_s, self._refresh, at_start=True)
+
+    def __call__(self, provider: str) -> bool:
+        since = self._absent_since.get(provider)
+        return since is None or time.monotonic() - since < self._grace_s
+
+    async def start(self) -> None:
+        await self._loop.start()
+
+    async def stop(self) -> None:
+        await self._loop.stop()
+
+    async def _refresh(self) -> None:
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for provider in self._providers:
+                    pipe.hgetall(_key(provider))
+                found = await pipe.execute()
+        except REDIS_DOWN:
+            return
+        now = time.monotonic()
+        for provider, raw in zip(self._providers, found, strict=True):
+            if _live(raw):
+                self._absent_since.pop(provider, None)
+            else:
+                self._absent_since.setdefault(provider, now)

@@ -70,11 +70,15 @@ class CataloguePlanner:
         config: Callable[[], RoutingConfig] = lambda: EMPTY,
         circuits: CircuitView | None = None,
         rng: random.Random | None = None,
+        served: Callable[[str], bool] = lambda provider: True,
     ) -> None:
+        """``served``: whether a provider has a live worker (services.common.provider_registry);
+        a plan never waits on a topic nobody consumes."""
         self._catalogue = catalogue
         self._config = config
         self._circuits = circuits or _NoCircuits()
         self._rng = rng or random.Random()
+        self._served = served
 
     def plan(self, envelope: RequestEnvelope) -> DispatchPlan:
         candidates = self._candidates(envelope, self._config())
@@ -138,6 +142,7 @@ class CataloguePlanner:
         passed_over: list[str] = []
         too_small: list[ModelCard] = []
         reopen_at: list[int] = []
+        unserved: list[ModelCard] = []
         prompt = envelope.prompt_tokens_estimate
         for card in cards:
             if (
@@ -147,6 +152,10 @@ class CataloguePlanner:
             ):
                 too_small.append(card)
                 passed_over.append(f"{card.canonical_id}: context window")
+                continue
+            if not self._served(card.provider):
+                unserved.append(card)
+                passed_over.append(f"{card.canonical_id}: no worker")
                 continue
             blocked = self._circuits.blocked(card.canonical_id) or self._circuits.blocked(
                 provider_circuit(card.provider)
@@ -160,6 +169,19 @@ class CataloguePlanner:
             )
         if targets:
             return targets, passed_over
+        if unserved and not reopen_at and len(unserved) + len(too_small) == len(cards):
+            raise PlanRefused(
+                ErrorInfo(
+                    code=ErrorCode.UNAVAILABLE,
+                    message=(
+                        "No worker serves "
+                        f"{', '.join(sorted({c.provider for c in unserved}))} right now; "
+                        "try again shortly."
+                    ),
+                    retryable=True,
+                    retry_after_s=_NO_WORKER_RETRY_S,
+                )
+            )
         if reopen_at:
             wait_s = max(min(reopen_at) - now_ms(), 0) / 1000
             raise PlanRefused(
@@ -184,6 +206,10 @@ class CataloguePlanner:
                 param="messages",
             )
         )
+
+
+# A worker that starts announces itself within seconds.
+_NO_WORKER_RETRY_S = 5.0
 
 
 def _unique(cards: list[ModelCard]) -> list[ModelCard]:

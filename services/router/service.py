@@ -30,6 +30,7 @@ from services.common.gc_tuning import tune_gc
 from services.common.kafka import ensure_topics, make_consumer, make_producer
 from services.common.kafka_health import KafkaWatch
 from services.common.ops import configure_logging
+from services.common.provider_registry import LiveProviders
 from services.common.redis_client import connect_redis
 from services.common.replies import ReplySender
 from services.common.routing_config import ConfigWatch
@@ -95,14 +96,16 @@ async def run(settings: RouterSettings, stop: asyncio.Event) -> None:
     config = ConfigWatch(settings.routing_config, catalogue)
     # Open circuits, as every worker records them: a plan leaves those models out.
     circuits = CircuitSnapshot(Circuits(redis, lambda key: config().circuit_policy(key)))
+    served = LiveProviders(redis, topics.PROVIDERS)
     await producer.start()
     kafka = KafkaWatch(producer.client)
     await kafka.start()
     await config.start()
     await circuits.start()
+    await served.start()
     await consumer.start()
     router = Router(
-        CataloguePlanner(catalogue, config, circuits),
+        CataloguePlanner(catalogue, config, circuits, served=served),
         producer,
         OutcomeDelivery(ReplySender(redis), producer),
     )
@@ -127,6 +130,7 @@ async def run(settings: RouterSettings, stop: asyncio.Event) -> None:
             health=lambda: {"kafka": kafka.up},
         )
     finally:
+        await served.stop()
         await circuits.stop()
         await config.stop()
         await kafka.stop()

@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -197,6 +197,9 @@ class Dispatcher:
     # Renews the claims of the plans being served (services.common.request_state); a
     # dispatcher without one (tests) still claims, with claims that lapse after their TTL.
     claims: ClaimKeeper | None = None
+    # Whether a provider has a live worker (services.common.provider_registry): a plan is never
+    # handed to a topic nobody consumes.
+    served: Callable[[str], bool] = field(default=lambda provider: True)
 
     async def handle(self, plan: DispatchPlan) -> None:
         picked_up_ms = now_ms()
@@ -378,7 +381,8 @@ class Dispatcher:
             target = plan.targets[index]
             endpoint = self.endpoints.get(target.provider)
             if endpoint is None:
-                if target.provider in PROVIDERS and progress.chunks_sent == 0:
+                handable = target.provider in PROVIDERS and self.served(target.provider)
+                if handable and progress.chunks_sent == 0:
                     return _HandOff(cursor=index)
                 last_error = ErrorInfo(
                     code=ErrorCode.NO_ROUTE, message=f"provider {target.provider} is not served"

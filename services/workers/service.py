@@ -26,7 +26,12 @@ from services.common.gc_tuning import tune_gc
 from services.common.kafka import ensure_topics, make_consumer, make_producer
 from services.common.kafka_health import KafkaWatch
 from services.common.ops import configure_logging
-from services.common.provider_registry import Heartbeat, ServedProvider, vendor_host
+from services.common.provider_registry import (
+    Heartbeat,
+    LiveProviders,
+    ServedProvider,
+    vendor_host,
+)
 from services.common.provider_stats import AttemptStats
 from services.common.redis_client import connect_redis
 from services.common.replies import ReplySender
@@ -91,6 +96,7 @@ async def run(settings: WorkerSettings, providers: list[str], stop: asyncio.Even
         },
     )
     claims = ClaimKeeper(redis, instance_id)
+    served = LiveProviders(redis, topics.PROVIDERS)
     guard = SharedGuard(
         circuits=circuits,
         snapshot=snapshot,
@@ -98,7 +104,7 @@ async def run(settings: WorkerSettings, providers: list[str], stop: asyncio.Even
         stats=stats,
     )
     # Started before Kafka: the first plans consumed must already see the shared state.
-    side_tasks = (config, snapshot, stats, health_checks, heartbeat, claims, guard)
+    side_tasks = (config, snapshot, stats, health_checks, heartbeat, claims, guard, served)
     for task in side_tasks:
         await task.start()
     await producer.start()
@@ -122,6 +128,7 @@ async def run(settings: WorkerSettings, providers: list[str], stop: asyncio.Even
         timeouts={provider: settings.timeouts_for(provider) for provider in providers},
         guard=guard,
         claims=claims,
+        served=served,
     )
 
     async def handle(record: ConsumerRecord[bytes, bytes]) -> None:

@@ -135,3 +135,17 @@ def test_a_route_in_the_requests_list_stands_for_its_candidates() -> None:
         envelope(models=["gpt-4o-mini", "cheap"])
     )
     assert ids(plan.targets) == ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"]
+
+
+def test_a_provider_without_a_live_worker_is_passed_over_and_alone_is_a_503() -> None:
+    resolved = RoutingConfig().resolved(CATALOGUE)
+    no_anthropic = CataloguePlanner(
+        CATALOGUE, lambda: resolved, served=lambda provider: provider != "anthropic"
+    )
+    plan = no_anthropic.plan(envelope(models=["anthropic/claude-haiku-4-5", "gpt-4o-mini"]))
+    assert ids(plan.targets) == ["openai/gpt-4o-mini"]
+    assert plan.passed_over == ["anthropic/claude-haiku-4-5: no worker"]
+    with pytest.raises(PlanRefused) as refused:
+        no_anthropic.plan(envelope("anthropic/claude-haiku-4-5"))
+    assert refused.value.info.code is ErrorCode.UNAVAILABLE
+    assert "anthropic" in refused.value.info.message
