@@ -13,23 +13,22 @@ import logging
 import os
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
-from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
 from contracts import topics
 from contracts.catalogue import default_catalogue
 from contracts.envelope import RequestEnvelope
 from contracts.errors import ErrorCode, ErrorInfo
-from contracts.topics import dispatch_topic
 from services.common.circuits import Circuits, CircuitSnapshot
 from services.common.consumer import ConcurrentConsumer
-from services.common.deadlines import DeadlinePassed, retry_until
+from services.common.deadlines import DeadlinePassed
 from services.common.delivery import OutcomeDelivery
 from services.common.dlq import dead_letter
 from services.common.gc_tuning import tune_gc
 from services.common.kafka import ensure_topics, make_consumer, make_producer
 from services.common.kafka_health import KafkaWatch
 from services.common.ops import configure_logging
+from services.common.plans import publish_plan
 from services.common.provider_registry import LiveProviders
 from services.common.redis_client import connect_redis
 from services.common.replies import ReplySender
@@ -40,7 +39,6 @@ from services.router.settings import RouterSettings
 
 log = logging.getLogger(__name__)
 
-_REPUBLISH_S = 1.0
 
 PLANNED = Counter("sy_router_planned_total", "Requests planned", ["provider", "reason"])
 REFUSED = Counter("sy_router_refused_total", "Requests refused", ["code"])
@@ -64,16 +62,8 @@ class Router:
             REFUSED.labels(refused.info.code.value).inc()
             await self._delivery.deliver_error(envelope, refused.info)
             return
-        topic = dispatch_topic(plan.primary.provider, envelope.lane).name
-        # A broker that went away after this request was consumed comes back in seconds: keep
-        # trying until the request's deadline rather than drop an accepted request.
         try:
-            await retry_until(
-                lambda: self._producer.send_and_wait(topic, plan.to_bytes(), key=record.key),
-                deadline_ms=envelope.deadline_ms,
-                retry_on=(KafkaError,),
-                every_s=_REPUBLISH_S,
-            )
+            await publish_plan(self._producer, plan)
         except DeadlinePassed as exc:
             log.warning("gave up planning %s: %s", envelope.request_id, exc)
             info = ErrorInfo(

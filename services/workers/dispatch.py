@@ -39,10 +39,11 @@ from contracts.errors import ErrorCode, ErrorInfo
 from contracts.plan import DispatchPlan, Target
 from contracts.replies import OutcomeStatus, ReplyChunk, ReplyFinal
 from contracts.sealing import SealBroken, unseal
-from contracts.topics import PROVIDERS, USAGE, dispatch_topic
+from contracts.topics import PROVIDERS, USAGE
 from contracts.usage import Timings, UsageEvent
-from services.common.deadlines import DeadlinePassed, retry_until
+from services.common.deadlines import DeadlinePassed
 from services.common.delivery import OutcomeDelivery
+from services.common.plans import publish_plan
 from services.common.redis_client import REDIS_DOWN, until_redis_answers
 from services.common.replies import ReplySender
 from services.common.request_state import (
@@ -295,16 +296,8 @@ class Dispatcher:
         moved = plan.handed_on(
             hand_off.cursor, next_attempt=progress.attempt, passed_over=progress.passed_over
         )
-        topic = dispatch_topic(target.provider, envelope.lane).name
         try:
-            await retry_until(
-                lambda: self.producer.send_and_wait(
-                    topic, moved.to_bytes(), key=plan.request_id.encode()
-                ),
-                deadline_ms=envelope.deadline_ms,
-                retry_on=(KafkaError,),
-                every_s=_USAGE_RETRY_S,
-            )
+            await publish_plan(self.producer, moved)
         except DeadlinePassed:
             log.warning("could not hand %s on to %s", plan.request_id, target.provider)
             info = ErrorInfo(

@@ -8,23 +8,6 @@ from dataclasses import dataclass
 
 from contracts.errors import ErrorCode, ErrorInfo
 
-# Failures another model may not share: the next target of the plan gets the request. A request
-# that is itself wrong (invalid, too large, not allowed) fails everywhere and is not moved;
-# neither is one Switchyard ended (deadline, caller gone, its own parts down).
-_ANOTHER_TARGET_MAY_ANSWER = frozenset(
-    {
-        ErrorCode.VENDOR_RATE_LIMITED,
-        ErrorCode.VENDOR_OVERLOADED,
-        ErrorCode.VENDOR_ERROR,
-        ErrorCode.VENDOR_TIMEOUT,
-        ErrorCode.VENDOR_UNREACHABLE,
-        ErrorCode.VENDOR_BAD_RESPONSE,
-        ErrorCode.VENDOR_AUTH,
-        ErrorCode.CONTEXT_LENGTH_EXCEEDED,  # a model with a larger window may fit it
-        ErrorCode.NO_ROUTE,
-    }
-)
-
 # Failures that say a model is unwell, and count towards opening its circuit. A rate limit is
 # not one (the capacity controller paces those) unless it will not pass by waiting (an
 # exhausted quota); a caller's mistake never is.
@@ -38,6 +21,15 @@ _UNHEALTHY = frozenset(
         ErrorCode.VENDOR_AUTH,
     }
 )
+
+# Failures another model may not share: the next target of the plan gets the request. A request
+# that is itself wrong (invalid, too large, not allowed) fails everywhere and is not moved;
+# neither is one Switchyard ended (deadline, caller gone, its own parts down).
+_ANOTHER_TARGET_MAY_ANSWER = _UNHEALTHY | {
+    ErrorCode.VENDOR_RATE_LIMITED,
+    ErrorCode.CONTEXT_LENGTH_EXCEEDED,  # a model with a larger window may fit it
+    ErrorCode.NO_ROUTE,
+}
 
 
 @dataclass(frozen=True, kw_only=True)
