@@ -64,6 +64,7 @@ check: lint
 bench: bootstrap
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && { apt-get install -y -qq wrk >/dev/null 2>&1 \
 		|| { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; }; } || true
+	$(VENV_BIN)/python scripts/bench_decision.py
 	$(SWITCHYARD) up
 	$(VENV_BIN)/python scripts/bench.py
 

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from contracts._base import WireModel
+from contracts.features import RequestFeatures
 from contracts.sealing import SealedBody
 from contracts.topics import Lane
 
@@ -52,6 +53,9 @@ class RequestEnvelope(WireModel):
     # Prompt tokens, estimated by ingress from the body's size (no text needed): lets the router
     # pass over a model whose context window the prompt cannot fit, without a vendor call.
     prompt_tokens_estimate: int | None = None
+    # What automatic model choice needs of the prompt, computed by ingress for ``auto`` requests
+    # only (contracts.features): the router chooses from these and never opens the body.
+    features: RequestFeatures | None = None
     # The caller allows a refusal on content policy grounds to move to the next target.
     fallback_on_content_policy: bool = False
     # The normalised ``contracts.chat.ChatRequest``, JSON-encoded and sealed with the request's key.

@@ -16,7 +16,7 @@ class RouteReason(StrEnum):
     CATALOGUE_ID = "catalogue_id"  # a bare model id found in the catalogue
     ALIAS = "alias"  # a catalogue alias
     ROUTE = "route"  # a named route of the routing config
-    AUTO = "auto"  # chosen by the router (later)
+    AUTO = "auto"  # chosen by the router under a routing policy (``auto``, ``auto:cheap``...)
 
 
 class Target(WireModel):
@@ -36,6 +36,8 @@ class DispatchPlan(WireModel):
     targets: list[Target] = Field(min_length=1)
     reason: RouteReason
     reason_detail: str = ""
+    # The routing policy that chose the targets (``auto:balanced``), for ``RouteReason.AUTO``.
+    policy: str | None = None
     planned_at_ms: int
     # The target this message is for. 0 from the router; a hand-off moves it on.
     cursor: int = Field(default=0, ge=0)

@@ -41,7 +41,11 @@ class UsageEvent(WireModel):
     provider: str
     model: str  # canonical id
     requested_model: str
+    # For a request routed automatically: the task type and difficulty ingress read from the
+    # prompt (contracts.features), and the policy that chose the model.
     task_type: str = ""
+    difficulty: float | None = None
+    policy: str = ""
     route_reason: str = ""
     status: OutcomeStatus
     error_class: ErrorCode | None = None

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Switchyard: an AI model router."
 )
+routing_app = typer.Typer(no_args_is_help=True, help="Evaluate the router's automatic choice.")
+app.add_typer(routing_app, name="routing")
+
+# services.router.evaluation.datasets.DatasetFormat, spelled again because importing it here
+# would load pydantic for every command; tests/unit/router/test_routing_eval.py pins the two.
+_EvalFormat = Literal["routellm", "mt-bench", "arena-hard"]
 
 
 @app.command()
@@ -85,6 +91,45 @@ def providers(
 
     _adopt_stack_env()
     providers_command(provider, as_json)
+
+
+@routing_app.command("eval")
+def routing_eval(
+    dataset_format: Annotated[
+        _EvalFormat,
+        typer.Option(
+            "--format",
+            help="routellm: correctness CSVs (scores the difficulty as a strong/weak router);"
+            " mt-bench, arena-hard: question jsonl (scores the task label).",
+        ),
+    ],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files; for routellm also directories of *.csv.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    strong: Annotated[
+        str, typer.Option(help="routellm: the strong model's column.")
+    ] = "gpt-4-1106-preview",
+    weak: Annotated[
+        str, typer.Option(help="routellm: the weak model's column.")
+    ] = "mistralai/Mixtral-8x7B-Instruct-v0.1",
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Only the first N prompts, in load order.")
+    ] = None,
+) -> None:
+    """Run the automatic-choice decision over an evaluation set and print quality metrics."""
+    from services.router.evaluation.decision import full_decision
+    from services.router.evaluation.run import routing_eval_command
+
+    routing_eval_command(
+        dataset_format,
+        paths,
+        decide=full_decision(),
+        as_json=as_json,
+        strong=strong,
+        weak=weak,
+        limit=limit,
+    )
 
 
 def _adopt_stack_env() -> None:

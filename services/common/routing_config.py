@@ -15,6 +15,7 @@ unlike inotify it sees the symlink swap by which Kubernetes updates a mounted Co
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import Callable
@@ -28,7 +29,9 @@ from contracts.catalogue import Catalogue, UnknownModel
 from contracts.topics import PROVIDERS
 from services.common.capacity import AccountLimits
 from services.common.circuits import CircuitPolicy
+from services.common.model_quality import QualityEntry, shipped_quality
 from services.common.periodic import Periodic
+from services.common.routing_policy import BUILT_IN, POLICY_NAME, Policy
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,9 @@ class ProviderSettings(_Strict):
     batch_share: float = Field(default=0.5, gt=0, le=1)
     circuit: CircuitSettings | None = None  # this provider's models' thresholds, if not global
     health_check: HealthCheck | None = None
+    # The operator's contract with this vendor keeps no prompts: policies that require it
+    # (``require_zero_data_retention``) may use this provider.
+    zero_data_retention: bool = False
 
     @model_validator(mode="after")
     def _concurrency_range(self) -> Self:
@@ -96,6 +102,21 @@ class RoutingConfig(_Strict):
     fallbacks: dict[str, list[str]] = Field(default_factory=dict)
     circuit: CircuitSettings = CircuitSettings()
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    # Routing policies for ``model: "auto:<name>"``, beside (or replacing) the built-in ones.
+    policies: dict[str, Policy] = Field(default_factory=dict)
+    # Quality entries that add to or replace the shipped table (services.common.model_quality).
+    quality: dict[str, QualityEntry] = Field(default_factory=dict)
+
+    def policy(self, name: str) -> Policy | None:
+        return self.policies.get(name) or BUILT_IN.get(name)
+
+    def policy_names(self) -> list[str]:
+        return sorted({*BUILT_IN, *self.policies})
+
+    def quality_table(self) -> dict[str, QualityEntry]:
+        """The shipped table with this config's entries over it, by canonical id (``resolved``
+        has made them so)."""
+        return {**_canonical_quality(), **self.quality}
 
     def circuit_for(self, provider: str) -> CircuitSettings:
         settings = self.providers.get(provider)
@@ -163,9 +184,72 @@ class RoutingConfig(_Strict):
             for name in self.providers
             if name not in PROVIDERS
         )
+        quality = {canonical(m, "quality"): entry for m, entry in self.quality.items()}
+        rated = {**_canonical_quality(), **quality}
+        policies = {
+            name: _resolved_policy(name, policy, canonical, rated, problems)
+            for name, policy in self.policies.items()
+        }
         if problems:
             raise ConfigError("; ".join(problems))
-        return self.model_copy(update={"routes": routes, "fallbacks": fallbacks})
+        return self.model_copy(
+            update={
+                "routes": routes,
+                "fallbacks": fallbacks,
+                "policies": policies,
+                "quality": quality,
+            }
+        )
+
+
+def _resolved_policy(
+    name: str,
+    policy: Policy,
+    canonical: Callable[[str, str], str],
+    rated: dict[str, QualityEntry],
+    problems: list[str],
+) -> Policy:
+    where = f"policies.{name}"
+    if not POLICY_NAME.fullmatch(name):
+        problems.append(
+            f"{where}: a policy's name is auto:<name> (lower-case letters, digits, '_', '.', '-')"
+        )
+
+    def models(names: list[str] | None, at: str) -> list[str] | None:
+        if names is None:
+            return None
+        resolved = [canonical(n, at) for n in names]
+        problems.extend(
+            f"{at}: no quality entry for {m}; add one under quality:"
+            for m in resolved
+            if m not in rated and "/" in m
+        )
+        return resolved
+
+    for provider in [*(policy.providers or []), *policy.exclude_providers]:
+        if provider not in PROVIDERS:
+            problems.append(f"{where}: unknown provider {provider!r}")
+    tasks = {
+        task: override.model_copy(
+            update={"candidates": models(override.candidates, f"{where}.tasks.{task}")}
+        )
+        for task, override in policy.tasks.items()
+    }
+    return policy.model_copy(
+        update={"candidates": models(policy.candidates, where), "tasks": tasks}
+    )
+
+
+@functools.cache
+def _canonical_quality() -> dict[str, QualityEntry]:
+    """The shipped quality table, checked against the shipped catalogue once."""
+    from contracts.catalogue import default_catalogue
+
+    catalogue = default_catalogue()
+    table: dict[str, QualityEntry] = {}
+    for name, entry in shipped_quality().items():
+        table[catalogue.resolve(name).card.canonical_id] = entry
+    return table
 
 
 _NO_LIMITS = ProviderSettings()

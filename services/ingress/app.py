@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from contracts.catalogue import default_catalogue
+from services.common import prompt_features
 from services.common.gc_tuning import tune_gc
 from services.common.routing_config import ConfigWatch
 from services.ingress.auth import KeyRing
@@ -29,6 +31,9 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Automatic model choice reads prompts with a tokenizer and two small models: load them
+        # before the first request rather than during it (most of two seconds, off the loop).
+        await asyncio.to_thread(prompt_features.warm)
         await gateway.start()
         await config.start()
         try:

@@ -20,6 +20,7 @@ from contracts._base import now_ms
 from contracts.chat import ChatRequest
 from contracts.envelope import ClientProtocol, Mode, RequestEnvelope, TraceContext
 from contracts.errors import ErrorCode, ErrorInfo
+from contracts.features import RequestFeatures
 from contracts.sealing import new_key, seal
 from contracts.topics import Lane
 from services.common.kafka import ensure_topics, make_producer
@@ -55,6 +56,7 @@ class Submission:
     tags: dict[str, str]
     models: list[str] = field(default_factory=list)
     prompt_tokens_estimate: int | None = None
+    features: RequestFeatures | None = None
     fallback_on_content_policy: bool = False
     traceparent: str | None = None
 
@@ -107,6 +109,7 @@ class Gateway:
             requested_model=submission.model,
             requested_models=submission.models,
             prompt_tokens_estimate=submission.prompt_tokens_estimate,
+            features=submission.features,
             fallback_on_content_policy=submission.fallback_on_content_policy,
             sealed_body=sealed,
             created_at_ms=created,

@@ -1,4 +1,5 @@
-"""Which model names ingress accepts: catalogue models and the routing config's named routes.
+"""Which model names ingress accepts: catalogue models, the routing config's named routes, and
+routing policies (``auto``, ``auto:<name>``).
 
 Checked at the door so an unknown name is a 404 at once, with suggestions, rather than a round
 trip through Kafka; the router resolves the names again, for real, when it plans.
@@ -7,8 +8,9 @@ trip through Kafka; the router resolves the names again, for real, when it plans
 from __future__ import annotations
 
 from contracts.catalogue import Catalogue, UnknownModel
-from contracts.errors import ErrorInfo
+from contracts.errors import ErrorCode, ErrorInfo
 from services.common.routing_config import ConfigWatch
+from services.common.routing_policy import policy_name
 
 
 class ModelNames:
@@ -17,9 +19,22 @@ class ModelNames:
         self.config = config
 
     def refusal(self, name: str, *, param: str = "model") -> ErrorInfo | None:
-        """Why ``name`` cannot be served, or None when it names a model or a route."""
-        if name in self.config().routes:
+        """Why ``name`` cannot be served, or None when it names a model, a route or a policy."""
+        config = self.config()
+        if name in config.routes:
             return None
+        policy = policy_name(name)
+        if policy is not None:
+            if config.policy(policy) is not None:
+                return None
+            return ErrorInfo(
+                code=ErrorCode.MODEL_NOT_FOUND,
+                message=(
+                    f"The routing policy '{name}' does not exist. "
+                    f"Known: auto, {', '.join(config.policy_names())}."
+                ),
+                param=param,
+            )
         try:
             self.catalogue.resolve(name)
         except UnknownModel as exc:

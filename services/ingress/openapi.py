@@ -251,6 +251,7 @@ def build_openapi(schemas: dict[str, Any]) -> dict[str, Any]:
                 "x-switchyard-simulated": {"schema": {"type": "string", "enum": ["true"]}},
                 "x-switchyard-attempts": {"schema": {"type": "string"}},
                 "x-switchyard-route": {"schema": {"type": "string"}},
+                "x-switchyard-task": {"schema": {"type": "string"}},
             },
         },
         "400": _error("The request is malformed, or asks for something this router refuses."),

@@ -2,17 +2,17 @@
 
 Where the list comes from, first match wins:
 
-1. the request's own ``models`` list (OpenRouter's convention), in the caller's order;
-2. a named route of the routing config: its candidates in an order drawn by weight;
-3. the model the caller named, followed by that model's fallbacks from the routing config.
+1. a routing policy (``model: "auto"``, ``auto:cheap``...): the candidates ranked for this
+   request's task, difficulty, size and needs (``services.router.auto``);
+2. the request's own ``models`` list (OpenRouter's convention), in the caller's order;
+3. a named route of the routing config: its candidates in an order drawn by weight;
+4. the model the caller named, followed by that model's fallbacks from the routing config.
 
 Then targets are passed over, without a vendor call, when the prompt cannot fit their context
 window or their circuit is open. What is left is the plan; when nothing is left the request is
 refused at once (400 when no window fits the prompt, 503 with ``retry-after`` when every circuit
 is open), instead of waiting for failures.
 
-``Planner`` is the seam for automatic model choice: an ``auto`` planner that classifies the task
-and weighs cost, latency and health will implement the same protocol.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from contracts.errors import ErrorCode, ErrorInfo
 from contracts.plan import DispatchPlan, RouteReason, Target
 from services.common.circuits import provider_circuit
 from services.common.routing_config import EMPTY, Route, RoutingConfig
+from services.common.routing_policy import policy_name
+from services.router.auto import AutoChooser, NoCandidate
 
 
 class PlanRefused(Exception):
@@ -61,6 +63,9 @@ class _Candidates:
     cards: list[ModelCard]
     reason: RouteReason
     detail: str
+    policy: str | None = None
+    # At most this many targets (a policy's first choice and its fallbacks); None: all.
+    limit: int | None = None
 
 
 class CataloguePlanner:
@@ -71,9 +76,11 @@ class CataloguePlanner:
         circuits: CircuitView | None = None,
         rng: random.Random | None = None,
         served: Callable[[str], bool] = lambda provider: True,
+        chooser: AutoChooser | None = None,
     ) -> None:
         """``served``: whether a provider has a live worker (services.common.provider_registry);
-        a plan never waits on a topic nobody consumes."""
+        a plan never waits on a topic nobody consumes. ``chooser``: automatic model choice."""
+        self._chooser = chooser or AutoChooser(catalogue)
         self._catalogue = catalogue
         self._config = config
         self._circuits = circuits or _NoCircuits()
@@ -83,7 +90,11 @@ class CataloguePlanner:
     def plan(self, envelope: RequestEnvelope) -> DispatchPlan:
         candidates = self._candidates(envelope, self._config())
         targets, passed_over = self._usable(candidates.cards, envelope)
+        if candidates.limit is not None:
+            targets = targets[: candidates.limit]
         detail = candidates.detail
+        if candidates.reason is RouteReason.AUTO:
+            detail += f" -> {targets[0].canonical_id}"
         if passed_over:
             detail += "; passed over " + ", ".join(passed_over)
         return DispatchPlan(
@@ -92,11 +103,15 @@ class CataloguePlanner:
             targets=targets,
             reason=candidates.reason,
             reason_detail=detail,
+            policy=candidates.policy,
             planned_at_ms=now_ms(),
             passed_over=passed_over,
         )
 
     def _candidates(self, envelope: RequestEnvelope, config: RoutingConfig) -> _Candidates:
+        auto = policy_name(envelope.requested_model)
+        if auto is not None:
+            return self._auto(envelope, auto, config)
         if len(envelope.requested_models) > 1:
             # A route named in the list stands for its candidates, in their weighted order.
             listed: list[ModelCard] = []
@@ -120,6 +135,39 @@ class CataloguePlanner:
         if defaults:
             detail += " with configured fallbacks"
         return _Candidates(_unique([card, *defaults]), resolution.how, detail)
+
+    def _auto(self, envelope: RequestEnvelope, name: str, config: RoutingConfig) -> _Candidates:
+        policy = config.policy(name)
+        if policy is None:
+            known = ", ".join(config.policy_names())
+            raise PlanRefused(
+                ErrorInfo(
+                    code=ErrorCode.MODEL_NOT_FOUND,
+                    message=f"The routing policy '{name}' does not exist. Known: {known}.",
+                    param="model",
+                )
+            )
+        features = envelope.features
+        if features is None:
+            # Ingress computes them for every policy name; an envelope without them was
+            # written by something else, and choosing blind would be a guess.
+            raise PlanRefused(
+                ErrorInfo(
+                    code=ErrorCode.INVALID_REQUEST,
+                    message="Automatic model choice needs the prompt's features; none came.",
+                )
+            )
+        try:
+            choice = self._chooser.choose(envelope, features, policy, config)
+        except NoCandidate as exc:
+            raise PlanRefused(exc.info) from exc
+        return _Candidates(
+            choice.cards,
+            RouteReason.AUTO,
+            f"{name} task={features.task.value} difficulty={features.difficulty:.2f}",
+            policy=name,
+            limit=1 + choice.policy.fallbacks,
+        )
 
     def _card(self, name: str, param: str) -> ModelCard:
         try:

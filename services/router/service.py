@@ -32,8 +32,10 @@ from services.common.plans import publish_plan
 from services.common.provider_registry import LiveProviders
 from services.common.redis_client import connect_redis
 from services.common.replies import ReplySender
-from services.common.routing_config import ConfigWatch
+from services.common.routing_config import ConfigError, ConfigWatch
 from services.common.runtime import run_consumers, run_until_signalled
+from services.router.auto import AutoChooser
+from services.router.latency import ObservedLatency
 from services.router.planning import CataloguePlanner, Planner, PlanRefused
 from services.router.settings import RouterSettings
 
@@ -77,25 +79,30 @@ class Router:
 
 
 async def run(settings: RouterSettings, stop: asyncio.Event) -> None:
+    catalogue = default_catalogue()
+    # First: a bad routing config stops the router before it touches Kafka, with the reason.
+    config = ConfigWatch(settings.routing_config, catalogue)
     await ensure_topics(settings.kafka_bootstrap, topics.all_topics())
     client_id = f"sy-router-{os.getpid()}"
     producer = make_producer(settings.kafka_bootstrap, client_id=client_id)
     consumer = make_consumer(settings.kafka_bootstrap, group_id=GROUP_ID, client_id=client_id)
     redis = connect_redis(settings.redis_url)
-    catalogue = default_catalogue()
-    config = ConfigWatch(settings.routing_config, catalogue)
     # Open circuits, as every worker records them: a plan leaves those models out.
     circuits = CircuitSnapshot(Circuits(redis, lambda key: config().circuit_policy(key)))
     served = LiveProviders(redis, topics.PROVIDERS)
+    latency = ObservedLatency(redis)
     await producer.start()
     kafka = KafkaWatch(producer.client)
     await kafka.start()
     await config.start()
     await circuits.start()
     await served.start()
+    await latency.start()
     await consumer.start()
     router = Router(
-        CataloguePlanner(catalogue, config, circuits, served=served),
+        CataloguePlanner(
+            catalogue, config, circuits, served=served, chooser=AutoChooser(catalogue, latency)
+        ),
         producer,
         OutcomeDelivery(ReplySender(redis), producer),
     )
@@ -120,6 +127,7 @@ async def run(settings: RouterSettings, stop: asyncio.Event) -> None:
             health=lambda: {"kafka": kafka.up},
         )
     finally:
+        await latency.stop()
         await served.stop()
         await circuits.stop()
         await config.stop()
@@ -133,4 +141,7 @@ def serve() -> None:
     settings = RouterSettings()
     configure_logging(settings.log_level)
     tune_gc()
-    run_until_signalled(lambda stop: run(settings, stop))
+    try:
+        run_until_signalled(lambda stop: run(settings, stop))
+    except ConfigError as exc:
+        raise SystemExit(f"router not started, the routing config is refused: {exc}") from None

@@ -6,17 +6,8 @@ worker then charges what was delivered by counting it here, and marks the usage 
 ``usage_estimated``. Counting happens only for such failed streams, so it is off the common path,
 but it still runs inside the worker's event loop and must be fast.
 
-Tokenizer: ``bpe-openai`` (GitHub's ``bpe-openai`` Rust crate behind Python bindings). Its wheels
-carry the ``o200k_base`` and ``cl100k_base`` vocabularies compiled in, so it counts with no
-network at all; ``tiktoken`` downloads its BPE files on first use, which a machine that reaches
-only package registries cannot do. Its counts match tiktoken's (``"hello world"`` is
-``[24912, 2375]`` in o200k_base, as in tiktoken). Wheels are abi3 for CPython >= 3.9 on manylinux
-x86_64/aarch64, macOS arm64 and Windows. We call its native tokenizer
-(``bpe_openai._bindings``, typed by the package's own ``.pyi``), not the tiktoken-style
-``Encoding`` wrapper: the native one counts without building the token list, and the wrapper
-refuses texts of 1,000,000 characters or 200,000 tokens, which a long-context prompt can exceed.
-
-Every vendor is counted with ``o200k_base``, OpenAI's current encoding. Other vendors' tokenizers
+Tokenizer: ``services.common.tokens``. Every vendor is counted with ``o200k_base``, OpenAI's
+current encoding. Other vendors' tokenizers
 are not public (Anthropic, Gemini) or not shipped offline; for them this is an approximation,
 which is what ``usage_estimated`` says. The prompt rule follows OpenAI's published accounting for
 chat models, the rest are documented guesses:
@@ -36,11 +27,6 @@ hidden reasoning tokens: only what the vendor sent can be counted.
 
 from __future__ import annotations
 
-import functools
-import importlib
-import warnings
-from typing import Protocol
-
 import orjson
 
 from contracts.chat import (
@@ -53,6 +39,7 @@ from contracts.chat import (
     ToolSpec,
     Usage,
 )
+from services.common.tokens import ENCODING, count_text_tokens
 
 __all__ = [
     "ENCODING",
@@ -68,45 +55,12 @@ __all__ = [
     "estimate_usage",
 ]
 
-ENCODING = "o200k_base"
 MESSAGE_OVERHEAD = 4  # OpenAI: 3 framing tokens per message, plus 1 for the role
 NAME_OVERHEAD = 1
 REPLY_PRIMING = 3
 IMAGE_TOKENS = 765
 IMAGE_TOKENS_LOW = 85
 TOOL_OVERHEAD = 8
-
-
-class _Tokenizer(Protocol):
-    def count(self, text: str) -> int: ...
-
-
-@functools.cache
-def _tokenizer() -> _Tokenizer:
-    # Imported here, not at the top: the package decodes its vocabularies on import, most of a
-    # second and ~110 MiB that every worker would otherwise pay. The worker counts in a thread,
-    # so the first count loads it off the event loop, and only once a stream is cut.
-    with warnings.catch_warnings():
-        # bpe-openai 0.1.4 reads them with ``importlib.resources.open_binary``, deprecated since
-        # Python 3.11; harmless, but the test suite turns warnings into errors.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        bindings = importlib.import_module("bpe_openai._bindings")
-    tokenizer: _Tokenizer = bindings.tokenizer_for_encoding(ENCODING)
-    return tokenizer
-
-
-def count_text_tokens(text: str) -> int:
-    """Tokens of ``text`` in ``ENCODING``. Special-token text (``<|endoftext|>``) counts as
-    ordinary text, as a vendor sees it in a message."""
-    if not text:
-        return 0
-    try:
-        return _tokenizer().count(text)
-    except UnicodeEncodeError:
-        # A lone surrogate (JSON allows ``"\\ud800"``) is not UTF-8, and the tokenizer takes
-        # UTF-8; count it as the replacement character a vendor would have seen.
-        cleaned = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-        return _tokenizer().count(cleaned)
 
 
 def estimate_prompt_tokens(chat: ChatRequest) -> int:

@@ -10,10 +10,14 @@ from fastapi import APIRouter, Request
 from prometheus_client import Counter, Histogram
 from starlette.responses import Response, StreamingResponse
 
+from contracts.chat import ChatRequest
 from contracts.envelope import ClientProtocol, Mode
 from contracts.errors import ErrorCode, ErrorInfo
+from contracts.features import RequestFeatures
 from contracts.replies import OutcomeStatus, ReplyChunk, ReplyFinal
+from services.common.prompt_features import features_of
 from services.common.replies import ReplySubscription
+from services.common.routing_policy import policy_name
 from services.ingress.body import read_json_body
 from services.ingress.deadline import requested_timeout_s
 from services.ingress.deps import GatewayDep, ModelNamesDep, PrincipalDep, SettingsDep
@@ -64,6 +68,7 @@ async def create_chat_completion(
         refusal = model_names.refusal(name, param=f"models[{index}]" if parsed.models else "model")
         if refusal is not None:
             raise ApiError(refusal)
+    features = _auto_features(parsed.model, parsed.models, parsed.chat)
 
     timeout_s = requested_timeout_s(request.headers, payload, settings)
     mode = Mode.STREAM if parsed.stream else Mode.SYNC
@@ -73,7 +78,10 @@ async def create_chat_completion(
         model=parsed.model,
         models=parsed.models,
         chat=parsed.chat,
-        prompt_tokens_estimate=estimate_prompt_tokens(parsed.chat),
+        features=features,
+        prompt_tokens_estimate=(
+            features.prompt_tokens if features else estimate_prompt_tokens(parsed.chat)
+        ),
         fallback_on_content_policy=_flag(request.headers.get(CONTENT_POLICY_FALLBACK_HEADER)),
         tenant=principal.tenant,
         key_id=principal.key_id,
@@ -100,7 +108,7 @@ async def create_chat_completion(
         gateway.inbox.unregister(request_id)
         CHAT_SECONDS.labels(mode.value).observe(time.monotonic() - started)
         CHAT_REQUESTS.labels(mode.value, first.status.value).inc()
-        headers = _reply_headers(request_id, first)
+        headers = _reply_headers(request_id, first, features)
         if first.status is OutcomeStatus.ERROR or first.response is None:
             return error_response(first.error or _no_answer(), headers)
         body = render_completion(
@@ -135,7 +143,7 @@ async def create_chat_completion(
     return StreamingResponse(
         stream(),
         media_type="text/event-stream",
-        headers={**_SSE_HEADERS, **_reply_headers(request_id, first)},
+        headers={**_SSE_HEADERS, **_reply_headers(request_id, first, features)},
     )
 
 
@@ -203,8 +211,30 @@ def _sse(event: dict[str, object]) -> bytes:
     return b"data: " + orjson.dumps(event) + b"\n\n"
 
 
-def _reply_headers(request_id: str, reply: ReplyChunk | ReplyFinal) -> dict[str, str]:
+def _auto_features(model: str, models: list[str], chat: ChatRequest) -> RequestFeatures | None:
+    """The prompt's features when a routing policy chooses the model, else None (and no cost)."""
+    if any(policy_name(name) is not None for name in models):
+        raise ApiError(
+            ErrorInfo(
+                code=ErrorCode.INVALID_REQUEST,
+                message=(
+                    "A routing policy (auto...) chooses its own fallbacks; "
+                    "send it as `model`, not inside `models`."
+                ),
+                param="models",
+            )
+        )
+    if policy_name(model) is None:
+        return None
+    return features_of(chat)
+
+
+def _reply_headers(
+    request_id: str, reply: ReplyChunk | ReplyFinal, features: RequestFeatures | None = None
+) -> dict[str, str]:
     headers = {"x-request-id": request_id}
+    if features is not None:
+        headers["x-switchyard-task"] = features.task.value
     if reply.provider:
         headers["x-switchyard-provider"] = reply.provider
     if reply.model:

@@ -106,3 +106,22 @@ def test_a_providers_own_circuit_opens_on_two_failed_checks_in_a_row() -> None:
     assert (own.failures, own.window_s) == (2, 75.0)
     model = config.circuit_policy("openai/gpt-4o")
     assert (model.failures, model.window_s) == (5, 30.0)
+
+
+def test_a_bad_policy_is_refused_at_start_and_on_reload(tmp_path: Path) -> None:
+    path = tmp_path / "routing.yaml"
+    write(path, "policies:\n  auto:team:\n    candidates: [gpt-4o-mini]\n    min_quality: 0.5\n")
+    watch = ConfigWatch(path, CATALOGUE)
+    assert watch().policy("auto:team") is not None
+
+    write(path, "policies:\n  auto:team:\n    candidates: [gpt-4o-mini]\n    min_quality: 5\n")
+    assert watch.check() is False
+    assert watch.last_error is not None
+    assert "policies.auto:team.min_quality" in watch.last_error
+    kept = watch().policy("auto:team")
+    assert kept is not None
+    assert kept.min_quality == 0.5
+
+    write(path, "policies:\n  team:\n    min_quality: 0.5\n")
+    with pytest.raises(ConfigError, match="a policy's name is auto:<name>"):
+        ConfigWatch(path, CATALOGUE)
