@@ -9,6 +9,7 @@ label and a score.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import Field
 
@@ -35,6 +36,14 @@ class TaskType(StrEnum):
     TOOL_USE = "tool_use"  # the caller offers tools to call
 
 
+def known_task(task: TaskType | str) -> TaskType | None:
+    """``task`` as this build knows it, or None for a type it does not (from a newer sender)."""
+    try:
+        return TaskType(task)
+    except ValueError:
+        return None
+
+
 # The task types the text model tells apart; the other two follow from the request's shape.
 TEXT_TASKS: tuple[TaskType, ...] = tuple(
     t for t in TaskType if t not in (TaskType.VISION, TaskType.TOOL_USE)
@@ -53,9 +62,15 @@ class RequestFeatures(WireModel):
     tools: int = Field(default=0, ge=0)
     json_mode: bool = False  # response_format json_object
     json_schema: bool = False  # response_format json_schema
+    sampling: bool = False  # temperature or top_p set
+    reasoning_effort: bool = False  # reasoning_effort set
     turns: int = Field(default=1, ge=0)  # messages from the user
-    language: str | None = None  # ISO 639-1 of the last user message, when sure enough
-    task: TaskType = TaskType.CHAT
+    # The last user message's language as fastText names it (ISO 639-1 where one exists,
+    # "en"), when sure enough.
+    language: str | None = None
+    # A task type this build does not know (sent by a newer ingress) stays a plain string: the
+    # router then ranks it with no task-specific adjustment rather than drop the request.
+    task: Annotated[TaskType | str, Field(union_mode="left_to_right")] = TaskType.CHAT
     task_confidence: float = Field(default=0.0, ge=0, le=1)
     # How likely a cheap model is to get this prompt wrong, 0..1.
     difficulty: float = Field(default=0.5, ge=0, le=1)

@@ -15,7 +15,7 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.features import TaskType
+from contracts.features import TaskType, known_task
 
 Share = Annotated[float, Field(ge=0, le=1)]
 Delta = Annotated[float, Field(ge=-1, le=1)]
@@ -27,10 +27,15 @@ class QualityEntry(BaseModel):
     quality: Share
     # Typical time to a short answer, until the workers have observed the model.
     latency_ms: int = Field(default=2000, ge=1)
+    # The vendor refuses a temperature or top_p other than its default (OpenAI's reasoning
+    # models answer 400): a request that sets one never goes there automatically.
+    fixed_sampling: bool = False
     tasks: dict[TaskType, Delta] = Field(default_factory=dict)
 
-    def for_task(self, task: TaskType) -> float:
-        return min(max(self.quality + self.tasks.get(task, 0.0), 0.0), 1.0)
+    def for_task(self, task: TaskType | str) -> float:
+        known = known_task(task)
+        delta = self.tasks.get(known, 0.0) if known is not None else 0.0
+        return min(max(self.quality + delta, 0.0), 1.0)
 
 
 class _Table(BaseModel):

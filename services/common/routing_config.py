@@ -31,7 +31,7 @@ from services.common.capacity import AccountLimits
 from services.common.circuits import CircuitPolicy
 from services.common.model_quality import QualityEntry, shipped_quality
 from services.common.periodic import Periodic
-from services.common.routing_policy import BUILT_IN, POLICY_NAME, Policy
+from services.common.routing_policy import BUILT_IN, POLICY_NAME, Policy, policy_name
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +169,8 @@ class RoutingConfig(_Strict):
             with contextlib.suppress(UnknownModel):
                 catalogue.resolve(name)
                 problems.append(f"routes.{name}: the name is a catalogue model; pick another")
+            if policy_name(name) is not None:
+                problems.append(f"routes.{name}: auto and auto:<name> name routing policies")
             routes[name] = Route(
                 candidates=[
                     c.model_copy(update={"model": canonical(c.model, f"routes.{name}")})

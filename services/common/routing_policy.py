@@ -20,7 +20,7 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from contracts.features import TaskType
+from contracts.features import TaskType, known_task
 
 AUTO = "auto"
 DEFAULT_POLICY = "auto:balanced"
@@ -35,12 +35,12 @@ class _Strict(BaseModel):
 
 
 class Weights(_Strict):
-    """How much each term counts in the ranking. Quality is 0..1 (``services.router.quality``);
-    cost and latency are placed 0..1 between the cheapest (quickest) and dearest (slowest)
-    candidate on a log scale, so a weight says what a step from one end to the other is worth."""
+    """How much each term counts in the ranking (``services.router.auto``). Quality is 0..1
+    (``services.common.model_quality``); cost counts 1 for a model a thousand times dearer than
+    the cheapest candidate, latency 1 for one about thirty times slower than the quickest."""
 
     quality: Weight = 1.0
-    cost: Weight = 0.35
+    cost: Weight = 0.5
     latency: Weight = 0.15
 
     @model_validator(mode="after")
@@ -80,9 +80,10 @@ class Policy(_Strict):
     fallbacks: int = Field(default=2, ge=0, le=9)
     tasks: dict[TaskType, TaskOverride] = Field(default_factory=dict)
 
-    def for_task(self, task: TaskType) -> Policy:
+    def for_task(self, task: TaskType | str) -> Policy:
         """This policy with the task's override applied."""
-        override = self.tasks.get(task)
+        known = known_task(task)
+        override = self.tasks.get(known) if known is not None else None
         if override is None:
             return self
         update: dict[str, object] = {}
@@ -104,13 +105,13 @@ def _floors(**by_task: float) -> dict[TaskType, TaskOverride]:
 BUILT_IN: dict[str, Policy] = {
     "auto:cheap": Policy(
         description="the least cost that keeps a modest quality floor",
-        weights=Weights(quality=0.4, cost=1.0, latency=0.1),
+        weights=Weights(quality=0.4, cost=1.5, latency=0.1),
         min_quality=0.6,
         tasks=_floors(code=0.75, reasoning=0.75, tool_use=0.75),
     ),
     "auto:balanced": Policy(
         description="quality first on hard prompts, cost on easy ones",
-        weights=Weights(quality=1.0, cost=0.3, latency=0.1),
+        weights=Weights(quality=1.0, cost=0.5, latency=0.15),
         min_quality=0.65,
         tasks=_floors(code=0.82, reasoning=0.82, tool_use=0.8, extraction=0.75, summarisation=0.75),
     ),

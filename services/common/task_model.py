@@ -48,6 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from contracts.features import TEXT_TASKS, TaskType
+from services.common.tokens import utf8_safe
 
 __all__ = ["DENSE_FEATURES", "HASH_DIM", "Featurized", "TaskModel", "featurize", "window"]
 
@@ -134,7 +135,7 @@ class _Embedder:
         )
 
     def __call__(self, text: str) -> npt.NDArray[np.float64]:
-        vector = self._model.embed([text[:EMBED_CHARS] or " "], norm=True)[0]
+        vector = self._model.embed([utf8_safe(text[:EMBED_CHARS]) or " "], norm=True)[0]
         return np.asarray(vector, dtype=np.float64)
 
 
@@ -152,6 +153,9 @@ class _Linear:
     # contiguous memory.
     by_bucket: npt.NDArray[np.float64]
     dense: npt.NDArray[np.float64]
+    # The dense features' lowest and highest values in training; a text's are clipped to them.
+    dense_low: npt.NDArray[np.float64]
+    dense_high: npt.NDArray[np.float64]
     embedding: npt.NDArray[np.float64]
     bias: npt.NDArray[np.float64]
 
@@ -163,6 +167,8 @@ class _Linear:
         return cls(
             by_bucket=f64(arrays[f"{name}_w"].T),
             dense=f64(arrays[f"{name}_dense"]),
+            dense_low=f64(arrays[f"{name}_dense_range"][0]),
+            dense_high=f64(arrays[f"{name}_dense_range"][1]),
             embedding=f64(arrays[f"{name}_emb"]),
             bias=f64(arrays[f"{name}_b"]),
         )
@@ -180,7 +186,8 @@ class _Linear:
         out = self.by_bucket[features.indices].sum(axis=0)
         if n:
             out /= math.sqrt(n)
-        out += self.dense @ features.dense + self.bias
+        dense = np.clip(features.dense, self.dense_low, self.dense_high)
+        out += self.dense @ dense + self.bias
         if embedding is not None and self.uses_embedding:
             out += self.embedding @ embedding
         result: npt.NDArray[np.float64] = out

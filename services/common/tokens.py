@@ -25,7 +25,7 @@ import importlib
 import warnings
 from typing import Protocol
 
-__all__ = ["ENCODING", "count_text_tokens", "warm"]
+__all__ = ["ENCODING", "count_text_tokens", "utf8_safe", "warm"]
 
 ENCODING = "o200k_base"
 
@@ -50,6 +50,16 @@ def warm() -> None:
     _tokenizer()
 
 
+def utf8_safe(text: str) -> str:
+    """``text``, with any lone surrogate (JSON allows ``"\\ud800"``; UTF-8 does not) replaced by
+    the replacement character a vendor would have seen. Native readers take UTF-8 only."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 def count_text_tokens(text: str) -> int:
     """Tokens of ``text`` in ``ENCODING``. Special-token text (``<|endoftext|>``) counts as
     ordinary text, as a vendor sees it in a message."""
@@ -58,7 +68,4 @@ def count_text_tokens(text: str) -> int:
     try:
         return _tokenizer().count(text)
     except UnicodeEncodeError:
-        # A lone surrogate (JSON allows ``"\\ud800"``) is not UTF-8, and the tokenizer takes
-        # UTF-8; count it as the replacement character a vendor would have seen.
-        cleaned = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-        return _tokenizer().count(cleaned)
+        return _tokenizer().count(utf8_safe(text))

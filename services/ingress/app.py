@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,6 +21,8 @@ from services.ingress.openapi import router as openapi_router
 from services.ingress.routes import chat, health, models, providers
 from services.ingress.settings import IngressSettings
 
+log = logging.getLogger(__name__)
+
 
 def create_app(settings: IngressSettings | None = None) -> FastAPI:
     settings = settings or IngressSettings()
@@ -33,7 +36,11 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Automatic model choice reads prompts with a tokenizer and two small models: load them
         # before the first request rather than during it (most of two seconds, off the loop).
-        await asyncio.to_thread(prompt_features.warm)
+        try:
+            await asyncio.to_thread(prompt_features.warm)
+        except prompt_features.FeaturesUnavailable as exc:
+            # Named models still work; `auto` requests get a 503 saying why.
+            log.error("automatic model choice is unavailable: %s", exc)
         await gateway.start()
         await config.start()
         try:

@@ -21,8 +21,6 @@ class ModelNames:
     def refusal(self, name: str, *, param: str = "model") -> ErrorInfo | None:
         """Why ``name`` cannot be served, or None when it names a model, a route or a policy."""
         config = self.config()
-        if name in config.routes:
-            return None
         policy = policy_name(name)
         if policy is not None:
             if config.policy(policy) is not None:
@@ -35,6 +33,8 @@ class ModelNames:
                 ),
                 param=param,
             )
+        if name in config.routes:
+            return None
         try:
             self.catalogue.resolve(name)
         except UnknownModel as exc:

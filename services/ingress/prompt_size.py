@@ -5,8 +5,10 @@ Counted from the text alone, at four bytes of UTF-8 a token. That is about right
 low for code and most other scripts (Chinese runs near one token a character, three bytes): the
 estimate errs low on purpose, so a model that would have fitted is never passed over. A prompt
 the estimate lets through and the vendor finds too long comes back as ``context_length_exceeded``,
-which moves the request to the next target all the same. A real tokenizer here would cost ingress
-about 110 MiB and a millisecond per long prompt for a check that only needs the order of size.
+which moves the request to the next target all the same. This is for requests that name their
+model: a check that only needs the order of size is not worth a millisecond of tokenizing a long
+prompt. A request for a routing policy (``auto``) is counted with the real tokenizer instead
+(``services.common.prompt_features``): there the size chooses among long-context models.
 """
 
 from __future__ import annotations

@@ -9,17 +9,20 @@ snapshot of what the workers observed (``ObservedLatency``, refreshed in the bac
 The decision, in two steps:
 
 1. Hard constraints drop a candidate: a capability the request needs and the model lacks
-   (images, tools, a JSON schema, JSON mode), a context window that cannot hold the prompt and
-   the expected answer, a ``max_tokens`` above what the model can write, a provider the policy
-   excludes or that lacks zero data retention where the policy requires it, a price above the
-   policy's caps, a quality for this task below the policy's floor, a model the caller's key may
-   not use. The planner then also passes over open circuits and providers without a worker.
-2. The rest are ranked by ``q * Q - c * C - l * L``: ``Q`` the model's quality for the task,
-   ``C`` and ``L`` its estimated cost of this request and its latency placed 0..1 on a log
-   scale between the cheapest (quickest) and dearest (slowest) candidate, and ``q``, ``c``, ``l``
-   the policy's weights, with ``q`` scaled by the prompt's difficulty (``0.5 + difficulty``:
-   half on the easiest prompts, 1.5x on the hardest): on a prompt a cheap model is likely to
-   fail, quality buys more.
+   (images, tools, a JSON schema, JSON mode, ``reasoning_effort``) or a parameter it refuses
+   (a temperature set for a model with fixed sampling), a context window that cannot hold the
+   prompt and the expected answer, a ``max_tokens`` above what the model can write, a provider
+   the policy excludes or that lacks zero data retention where the policy requires it, a price
+   above the policy's caps, a quality for this task below the policy's floor, a model the
+   caller's key may not use (``allowed``: every model until keys carry allow-lists). The
+   planner then also passes over open circuits and providers without a worker.
+2. The rest are ranked by ``q * Q - c * C - l * L``: ``Q`` the model's quality for the task;
+   ``C`` its estimated cost of this request in decades above the cheapest candidate's
+   (``log10(cost / cheapest) / 3``: 1 for a model a thousand times dearer), ``L`` likewise its
+   latency (``log10(latency / quickest) / 1.5``: 1 for about thirty times slower); ``q``, ``c``,
+   ``l`` the policy's weights, with ``q`` scaled by the prompt's difficulty
+   (``0.5 + difficulty``: half on the easiest prompts, 1.5x on the hardest): on a prompt a
+   cheap model is likely to fail, quality buys more.
 
 The best is the plan's first target; the next ``fallbacks`` follow it.
 """
@@ -43,6 +46,9 @@ from services.common.routing_policy import Policy
 __all__ = ["AutoChoice", "AutoChooser", "LatencyView", "NoCandidate"]
 
 _PER_MILLION = Decimal(1_000_000)
+# Reasons a candidate is left out that the caller's request, not the policy, decides.
+_TOO_LONG = "context window too small"
+_TOO_MANY_OUTPUT = "max_tokens above the model's limit"
 
 
 class LatencyView(Protocol):
@@ -147,16 +153,20 @@ class AutoChooser:
             return "no JSON schema output"
         if features.json_mode and not (caps.json_mode or caps.response_schema):
             return "no JSON mode"
+        if features.reasoning_effort and not caps.reasoning:
+            return "no reasoning effort"
+        if features.sampling and entry.fixed_sampling:
+            return "refuses temperature or top_p"
         if card.context_window is not None and (
             features.prompt_tokens + expected_output > card.context_window
         ):
-            return "context window too small"
+            return _TOO_LONG
         if (
             features.max_output_tokens is not None
             and card.max_output_tokens is not None
             and features.max_output_tokens > card.max_output_tokens
         ):
-            return "max_tokens above the model's limit"
+            return _TOO_MANY_OUTPUT
         if policy.providers is not None and card.provider not in policy.providers:
             return "provider not in the policy"
         if card.provider in policy.exclude_providers:
@@ -198,8 +208,8 @@ class AutoChooser:
             self._latency.latency_ms(card.canonical_id) or table[card.canonical_id].latency_ms
             for card, _ in eligible
         ]
-        cost_place = _log_place(costs)
-        latency_place = _log_place(latencies)
+        cost_place = _decades_above_least(costs, _COST_DECADES)
+        latency_place = _decades_above_least(latencies, _LATENCY_DECADES)
         w = policy.weights
         quality_weight = w.quality * (0.5 + features.difficulty)
         scored = [
@@ -227,20 +237,34 @@ def _cost(card: ModelCard, prompt_tokens: int, output_tokens: int) -> float:
     return float(total / _PER_MILLION)
 
 
-def _log_place(values: list[float]) -> list[float]:
-    """Each value placed 0..1 between the smallest and largest on a log scale (a model ten
-    times dearer is one step, whether it costs cents or dollars); 0 for all when they are equal.
-    Zero prices (free tiers) are floored at a millionth of a dollar."""
-    logs = [math.log(max(v, 1e-6)) for v in values]
-    low, high = min(logs), max(logs)
-    if high - low < 1e-12:
-        return [0.0] * len(values)
-    return [(v - low) / (high - low) for v in logs]
+# The spans that count as 1 in the ranking: a model a thousand times dearer, or about thirty
+# times slower, than the cheapest (quickest) candidate.
+_COST_DECADES = 3.0
+_LATENCY_DECADES = 1.5
+
+
+def _decades_above_least(values: list[float], decades: float) -> list[float]:
+    """How many tenfold steps each value lies above the smallest, per ``decades``. A fixed scale,
+    so two models rank the same way whichever other candidates are present (the smallest only
+    shifts every value alike). Zero prices (free tiers) are floored at a millionth of a dollar,
+    zero latencies at a millisecond."""
+    logs = [math.log10(max(v, 1e-6)) for v in values]
+    least = min(logs)
+    return [(v - least) / decades for v in logs]
 
 
 def _refusal(dropped: dict[str, list[str]], features: RequestFeatures) -> ErrorInfo:
     reasons = "; ".join(f"{why}: {len(ids)}" for why, ids in sorted(dropped.items()))
-    if set(dropped) == {"context window too small"}:
+    if set(dropped) == {_TOO_MANY_OUTPUT}:
+        return ErrorInfo(
+            code=ErrorCode.INVALID_REQUEST,
+            message=(
+                f"max_tokens ({features.max_output_tokens}) is above what any model this "
+                "policy may use can write."
+            ),
+            param="max_tokens",
+        )
+    if set(dropped) <= {_TOO_LONG, _TOO_MANY_OUTPUT}:
         return ErrorInfo(
             code=ErrorCode.CONTEXT_LENGTH_EXCEEDED,
             message=(

@@ -89,9 +89,7 @@ class CataloguePlanner:
 
     def plan(self, envelope: RequestEnvelope) -> DispatchPlan:
         candidates = self._candidates(envelope, self._config())
-        targets, passed_over = self._usable(candidates.cards, envelope)
-        if candidates.limit is not None:
-            targets = targets[: candidates.limit]
+        targets, passed_over = self._usable(candidates.cards, envelope, limit=candidates.limit)
         detail = candidates.detail
         if candidates.reason is RouteReason.AUTO:
             detail += f" -> {targets[0].canonical_id}"
@@ -164,7 +162,7 @@ class CataloguePlanner:
         return _Candidates(
             choice.cards,
             RouteReason.AUTO,
-            f"{name} task={features.task.value} difficulty={features.difficulty:.2f}",
+            f"{name} task={features.task} difficulty={features.difficulty:.2f}",
             policy=name,
             limit=1 + choice.policy.fallbacks,
         )
@@ -184,8 +182,10 @@ class CataloguePlanner:
         return [model for _, model in sorted(keyed, reverse=True)]
 
     def _usable(
-        self, cards: Sequence[ModelCard], envelope: RequestEnvelope
+        self, cards: Sequence[ModelCard], envelope: RequestEnvelope, *, limit: int | None = None
     ) -> tuple[list[Target], list[str]]:
+        """The cards that can be tried, in order, up to ``limit``; and the ones passed over on
+        the way (those ranked below the last target taken are not looked at)."""
         targets: list[Target] = []
         passed_over: list[str] = []
         too_small: list[ModelCard] = []
@@ -193,6 +193,8 @@ class CataloguePlanner:
         unserved: list[ModelCard] = []
         prompt = envelope.prompt_tokens_estimate
         for card in cards:
+            if limit is not None and len(targets) >= limit:
+                break
             if (
                 prompt is not None
                 and card.context_window is not None

@@ -36,7 +36,7 @@ from contracts._base import now_ms
 from contracts.chat import ChatDelta, ChatRequest, Usage
 from contracts.envelope import Mode
 from contracts.errors import ErrorCode, ErrorInfo
-from contracts.plan import DispatchPlan, Target
+from contracts.plan import DispatchPlan, RouteReason, Target
 from contracts.replies import OutcomeStatus, ReplyChunk, ReplyFinal
 from contracts.sealing import SealBroken, unseal
 from contracts.topics import PROVIDERS, USAGE
@@ -150,7 +150,11 @@ class _Progress:
     passed_over: list[str] = field(default_factory=list)
 
     def route(self, plan: DispatchPlan) -> str:
-        if not self.passed_over:
+        # An automatic choice that skipped candidates while planning (no worker, circuit open)
+        # still answers with its first choice: its explanation, which names what it skipped,
+        # says more than "fallback after" would.
+        planned_only = plan.reason is RouteReason.AUTO and self.passed_over == plan.passed_over
+        if not self.passed_over or planned_only:
             return _header_words(plan.reason_detail or plan.reason.value)
         return _header_words("fallback after " + "; ".join(self.passed_over))
 
@@ -567,7 +571,7 @@ class Dispatcher:
                 provider=target.provider,
                 model=target.canonical_id,
                 requested_model=envelope.requested_model,
-                task_type=envelope.features.task.value if envelope.features else "",
+                task_type=str(envelope.features.task) if envelope.features else "",
                 difficulty=envelope.features.difficulty if envelope.features else None,
                 policy=plan.policy or "",
                 route_reason=plan.reason.value,

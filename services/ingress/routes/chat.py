@@ -15,7 +15,7 @@ from contracts.envelope import ClientProtocol, Mode
 from contracts.errors import ErrorCode, ErrorInfo
 from contracts.features import RequestFeatures
 from contracts.replies import OutcomeStatus, ReplyChunk, ReplyFinal
-from services.common.prompt_features import features_of
+from services.common.prompt_features import FeaturesUnavailable, features_of
 from services.common.replies import ReplySubscription
 from services.common.routing_policy import policy_name
 from services.ingress.body import read_json_body
@@ -213,7 +213,7 @@ def _sse(event: dict[str, object]) -> bytes:
 
 def _auto_features(model: str, models: list[str], chat: ChatRequest) -> RequestFeatures | None:
     """The prompt's features when a routing policy chooses the model, else None (and no cost)."""
-    if any(policy_name(name) is not None for name in models):
+    if len(models) > 1 and any(policy_name(name) is not None for name in models):
         raise ApiError(
             ErrorInfo(
                 code=ErrorCode.INVALID_REQUEST,
@@ -226,7 +226,16 @@ def _auto_features(model: str, models: list[str], chat: ChatRequest) -> RequestF
         )
     if policy_name(model) is None:
         return None
-    return features_of(chat)
+    try:
+        return features_of(chat)
+    except FeaturesUnavailable as exc:
+        raise ApiError(
+            ErrorInfo(
+                code=ErrorCode.UNAVAILABLE,
+                message="Automatic model choice is unavailable right now; name a model.",
+                retryable=True,
+            )
+        ) from exc
 
 
 def _reply_headers(
@@ -234,7 +243,7 @@ def _reply_headers(
 ) -> dict[str, str]:
     headers = {"x-request-id": request_id}
     if features is not None:
-        headers["x-switchyard-task"] = features.task.value
+        headers["x-switchyard-task"] = str(features.task)
     if reply.provider:
         headers["x-switchyard-provider"] = reply.provider
     if reply.model:

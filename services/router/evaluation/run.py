@@ -92,7 +92,7 @@ def evaluate_tasks(rows: Sequence[LabelledPrompt], decide: Decide) -> TaskEvalua
     return TaskEvaluation(
         classification=classification_report(
             [row.task.value for row in rows],
-            [f.task.value for f in features],
+            [str(f.task) for f in features],
             order=[task.value for task in TaskType],
         ),
         latency=latency_summary(durations_ns),

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from clickhouse_connect.driver.client import Client
 
 from contracts._base import now_ms
@@ -57,6 +58,8 @@ async def test_an_event_is_stored_with_every_field(store: UsageStore) -> None:
         },
         timings={"queue_ms": 3, "vendor_ms": 900, "total_ms": 910, "overhead_ms": 10},
         task_type="code",
+        difficulty=0.72,
+        policy="auto:balanced",
         route_reason="auto",
         batch_id="batch-1",
         simulated=True,
@@ -84,6 +87,8 @@ async def test_an_event_is_stored_with_every_field(store: UsageStore) -> None:
     assert row["simulated"] is True
     assert row["usage_estimated"] is False
     assert row["batch_id"] == "batch-1"
+    assert (row["task_type"], row["policy"]) == ("code", "auto:balanced")
+    assert row["difficulty"] == pytest.approx(0.72)
     assert row["tags"] == {"team": "search"}
 
 

@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from contracts._base import now_ms
 from contracts.catalogue import ModelCard, default_catalogue
@@ -233,9 +234,22 @@ def test_fast_follows_observed_latency() -> None:
 
 
 def test_providers_without_workers_are_passed_over() -> None:
-    plan = plan_for(envelope("auto:best", task="code"), served={"gemini", "deepseek"})
-    assert {t.provider for t in plan.targets} <= {"gemini", "deepseek"}
-    assert "no worker" in plan.reason_detail
+    everyone = plan_for(envelope("auto:best", task="code"))
+    first = everyone.targets[0]
+    served = {"gemini", "deepseek"} - {first.provider}
+    plan = plan_for(envelope("auto:best", task="code"), served=served)
+    assert {t.provider for t in plan.targets} <= served
+    assert f"{first.canonical_id}: no worker" in plan.passed_over
+    # Only what ranked above the last target taken is named, not every candidate below it.
+    ranked_above = len(plan.passed_over) + len(plan.targets)
+    assert ranked_above <= len(RoutingConfig().quality_table())
+    assert all(entry.endswith(": no worker") for entry in plan.passed_over)
+
+
+def test_an_auto_plan_lists_only_what_ranked_above_its_last_target() -> None:
+    plan = plan_for(envelope("auto:balanced", task="chat"))
+    assert plan.passed_over == []
+    assert len(plan.targets) == 1 + BUILT_IN["auto:balanced"].fallbacks
 
 
 def test_unknown_policy_and_missing_features_are_refused() -> None:
@@ -272,7 +286,7 @@ def test_an_impossible_policy_says_why() -> None:
 def test_a_bad_policy_is_refused_with_a_clear_message(
     policies: dict[str, object], quality: dict[str, object], complaint: str
 ) -> None:
-    with pytest.raises((ConfigError, ValueError)) as refused:
+    with pytest.raises((ConfigError, ValidationError)) as refused:
         RoutingConfig.model_validate({"policies": policies, "quality": quality}).resolved(CATALOGUE)
     assert complaint in str(refused.value)
 
@@ -304,3 +318,19 @@ def test_the_router_refuses_to_start_on_a_bad_policy(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "routing config is refused" in done.stderr
     assert "policies.auto:x.weights.speed" in done.stderr
+
+
+def test_a_set_temperature_never_goes_to_a_model_that_refuses_it() -> None:
+    table = RoutingConfig().quality_table()
+    fixed = {m for m, entry in table.items() if entry.fixed_sampling}
+    assert fixed  # the shipped table marks some
+    best_reasoning = plan_for(envelope("auto:best", task="reasoning", difficulty=0.9))
+    assert best_reasoning.targets[0].canonical_id in fixed  # or the check below proves nothing
+    plan = plan_for(envelope("auto:best", task="reasoning", difficulty=0.9, sampling=True))
+    assert not {t.canonical_id for t in plan.targets} & fixed
+
+
+def test_reasoning_effort_needs_a_reasoning_model() -> None:
+    plan = plan_for(envelope("auto:cheap", reasoning_effort=True))
+    for i in range(len(plan.targets)):
+        assert card(plan, i).capabilities.reasoning
