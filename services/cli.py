@@ -70,7 +70,7 @@ def vendorsim(
 @app.command()
 def usage(
     since: Annotated[str, typer.Option(help="Window: 30m, 1h, 7d ...")] = "1h",
-    by: Annotated[str, typer.Option(help="model, provider or key")] = "model",
+    by: Annotated[str, typer.Option(help="model, provider, key, task or policy")] = "model",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print requests, tokens and cost from ClickHouse."""

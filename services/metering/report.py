@@ -1,4 +1,5 @@
-"""``switchyard usage``: requests, tokens and cost per model, provider or key, as a table or JSON.
+"""``switchyard usage``: requests, tokens and cost per model, provider, key, task type or routing
+policy, as a table or JSON.
 
 With a ClickHouse server DSN (``http(s)://``) the report queries ClickHouse itself. With chDB,
 the data directory belongs to the running metering process (chDB admits one process), so the

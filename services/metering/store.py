@@ -38,10 +38,12 @@ class GroupBy(StrEnum):
     MODEL = "model"
     PROVIDER = "provider"
     KEY = "key"
+    TASK = "task"  # the task type automatic choice read (empty for named models)
+    POLICY = "policy"  # the routing policy that chose the model
 
     @property
     def column(self) -> str:
-        return "key_id" if self is GroupBy.KEY else self.value
+        return {GroupBy.KEY: "key_id", GroupBy.TASK: "task_type"}.get(self, self.value)
 
 
 class SummaryRow(BaseModel):

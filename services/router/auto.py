@@ -265,13 +265,18 @@ def _refusal(dropped: dict[str, list[str]], features: RequestFeatures) -> ErrorI
             param="max_tokens",
         )
     if set(dropped) <= {_TOO_LONG, _TOO_MANY_OUTPUT}:
+        answer = (
+            f"the {features.max_output_tokens} tokens max_tokens allows"
+            if features.max_output_tokens is not None
+            else "its answer"
+        )
         return ErrorInfo(
             code=ErrorCode.CONTEXT_LENGTH_EXCEEDED,
             message=(
-                f"The prompt (about {features.prompt_tokens} tokens) and its answer do not fit "
+                f"The prompt (about {features.prompt_tokens} tokens) and {answer} do not fit "
                 "the context window of any model this policy may use."
             ),
-            param="messages",
+            param="messages" if features.max_output_tokens is None else "max_tokens",
         )
     return ErrorInfo(
         code=ErrorCode.INVALID_REQUEST,

@@ -257,3 +257,21 @@ async def test_minute_rollup_adds_up(store: UsageStore, clickhouse: Client) -> N
 
     assert rollup[:4] == (10, 10, 100, Decimal("0.000350"))
     assert 500 <= rollup[4][0] <= 600
+
+
+async def test_cost_by_task_type_and_policy(store: UsageStore) -> None:
+    now = now_ms()
+    events = [
+        usage_event("task-1", ts_ms=now, task_type="code", policy="auto:balanced"),
+        usage_event("task-2", ts_ms=now, task_type="code", policy="auto:cheap"),
+        usage_event("task-3", ts_ms=now, task_type="chat", policy="auto:cheap"),
+    ]
+    await store.insert_events([priced(e) for e in events])
+    by_task = {r.group: r.requests for r in await store.summary(timedelta(hours=1), GroupBy.TASK)}
+    by_policy = {
+        r.group: r.requests for r in await store.summary(timedelta(hours=1), GroupBy.POLICY)
+    }
+    assert by_task["code"] == 2
+    assert by_task["chat"] == 1
+    assert by_policy["auto:cheap"] == 2
+    assert by_policy["auto:balanced"] == 1

@@ -334,3 +334,11 @@ def test_reasoning_effort_needs_a_reasoning_model() -> None:
     plan = plan_for(envelope("auto:cheap", reasoning_effort=True))
     for i in range(len(plan.targets)):
         assert card(plan, i).capabilities.reasoning
+
+
+def test_a_max_tokens_no_window_holds_is_blamed_on_max_tokens() -> None:
+    with pytest.raises(PlanRefused) as refused:
+        plan_for(envelope(max_output_tokens=10_000_000))
+    assert refused.value.info.code is ErrorCode.CONTEXT_LENGTH_EXCEEDED
+    assert refused.value.info.param == "max_tokens"
+    assert "10000000" in refused.value.info.message
