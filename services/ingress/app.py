@@ -36,11 +36,12 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Automatic model choice reads prompts with a tokenizer and two small models: load them
         # before the first request rather than during it (most of two seconds, off the loop).
-        try:
-            await asyncio.to_thread(prompt_features.warm)
-        except prompt_features.FeaturesUnavailable as exc:
-            # Named models still work; `auto` requests get a 503 saying why.
-            log.error("automatic model choice is unavailable: %s", exc)
+        if settings.auto_routing:
+            try:
+                await asyncio.to_thread(prompt_features.warm)
+            except prompt_features.FeaturesUnavailable as exc:
+                # Named models still work; `auto` requests get a 503 saying why.
+                log.error("automatic model choice is unavailable: %s", exc)
         await gateway.start()
         await config.start()
         try:
@@ -61,7 +62,7 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.gateway = gateway
     app.state.catalogue = catalogue
-    app.state.model_names = ModelNames(catalogue, config)
+    app.state.model_names = ModelNames(catalogue, config, auto_routing=settings.auto_routing)
     admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
     app.state.keys = KeyRing(admin_key)
     install_error_handlers(app)

@@ -14,14 +14,25 @@ from services.common.routing_policy import policy_name
 
 
 class ModelNames:
-    def __init__(self, catalogue: Catalogue, config: ConfigWatch) -> None:
+    def __init__(
+        self, catalogue: Catalogue, config: ConfigWatch, *, auto_routing: bool = True
+    ) -> None:
         self.catalogue = catalogue
         self.config = config
+        self.auto_routing = auto_routing
 
     def refusal(self, name: str, *, param: str = "model") -> ErrorInfo | None:
         """Why ``name`` cannot be served, or None when it names a model, a route or a policy."""
         config = self.config()
         policy = policy_name(name)
+        if policy is not None and not self.auto_routing:
+            return ErrorInfo(
+                code=ErrorCode.INVALID_REQUEST,
+                message=(
+                    "Automatic model choice is switched off on this deployment; name a model."
+                ),
+                param=param,
+            )
         if policy is not None:
             if config.policy(policy) is not None:
                 return None

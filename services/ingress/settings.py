@@ -20,3 +20,7 @@ class IngressSettings(ServiceSettings):
     # How long a request may take to be accepted by Kafka before the caller gets a 503. Longer
     # means a broker hiccup is ridden out; shorter means a dead broker is reported sooner.
     publish_timeout_s: float = 5.0
+    # Automatic model choice (``model: "auto"``): reading prompts costs each process ~180 MiB
+    # and a second or two at start; a deployment whose callers always name a model may switch
+    # it off, and ``auto`` requests are then refused at the door.
+    auto_routing: bool = True

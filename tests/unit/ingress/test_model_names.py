@@ -50,3 +50,12 @@ def test_a_route_may_not_take_a_policy_name(tmp_path: Path) -> None:
     path.write_text("routes:\n  auto:team:\n    candidates: [{model: gpt-4o-mini}]\n")
     with pytest.raises(ConfigError, match="name routing policies"):
         ConfigWatch(path, CATALOGUE)
+
+
+def test_policies_are_refused_when_automatic_choice_is_off(tmp_path: Path) -> None:
+    off = ModelNames(CATALOGUE, ConfigWatch(None, CATALOGUE), auto_routing=False)
+    refusal = off.refusal("auto")
+    assert refusal is not None
+    assert refusal.code is ErrorCode.INVALID_REQUEST
+    assert "switched off" in refusal.message
+    assert off.refusal("gpt-4o-mini") is None
