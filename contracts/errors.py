@@ -18,6 +18,7 @@ class ErrorCode(StrEnum):
     AUTHENTICATION = "authentication"
     PERMISSION_DENIED = "permission_denied"
     MODEL_NOT_FOUND = "model_not_found"
+    NOT_FOUND = "not_found"  # an admin resource (project, key...) that does not exist
     PAYLOAD_TOO_LARGE = "payload_too_large"
     CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
     # A vendor refused the content on policy grounds; another vendor's policy may differ.
@@ -56,6 +57,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.AUTHENTICATION: 401,
     ErrorCode.PERMISSION_DENIED: 403,
     ErrorCode.MODEL_NOT_FOUND: 404,
+    ErrorCode.NOT_FOUND: 404,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,
     # nginx's "client closed request": nobody reads it, but logs and usage rows say what happened.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,13 +13,14 @@ from fastapi import FastAPI
 from contracts.catalogue import default_catalogue
 from services.common import prompt_features
 from services.common.gc_tuning import tune_gc
+from services.common.governance import GovernanceFeed, GovernanceWriter
 from services.common.routing_config import ConfigWatch
 from services.ingress.auth import KeyRing
 from services.ingress.errors import install_error_handlers
 from services.ingress.gateway import Gateway
 from services.ingress.model_names import ModelNames
 from services.ingress.openapi import router as openapi_router
-from services.ingress.routes import chat, health, models, providers
+from services.ingress.routes import chat, health, models, organization, providers
 from services.ingress.settings import IngressSettings
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
     )
     catalogue = default_catalogue()
     config = ConfigWatch(settings.routing_config, catalogue)
+    governance = GovernanceFeed(settings.kafka_bootstrap, client_id=f"sy-ingress-{os.getpid()}")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -43,11 +46,13 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
                 # Named models still work; `auto` requests get a 503 saying why.
                 log.error("automatic model choice is unavailable: %s", exc)
         await gateway.start()
+        await governance.start()
         await config.start()
         try:
             yield
         finally:
             await config.stop()
+            await governance.stop()
             await gateway.stop()
 
     # FastAPI's generated document is off: the routes read raw bodies, so it would describe none
@@ -64,11 +69,13 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
     app.state.catalogue = catalogue
     app.state.model_names = ModelNames(catalogue, config, auto_routing=settings.auto_routing)
     admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
-    app.state.keys = KeyRing(admin_key)
+    app.state.keys = KeyRing(admin_key, governance.view)
+    app.state.governance = GovernanceWriter(gateway.producer, governance)
     install_error_handlers(app)
     app.include_router(chat.router)
     app.include_router(models.router)
     app.include_router(providers.router)
+    app.include_router(organization.router)
     app.include_router(health.router)
     app.include_router(openapi_router)
     tune_gc()  # here, not in serve(): with several uvicorn workers each process builds its app

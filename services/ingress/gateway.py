@@ -72,8 +72,12 @@ class Gateway:
         self._requests = RequestStore(self.redis)
         self._background: set[asyncio.Task[None]] = set()
 
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        return self._producer
+
     async def start(self) -> None:
-        await ensure_topics(self._bootstrap, [topics.REQUESTS])
+        await ensure_topics(self._bootstrap, [topics.REQUESTS, topics.GOVERNANCE])
         await self._producer.start()
         await self.kafka.start()
         await self.inbox.start()

@@ -76,6 +76,15 @@ _ROOTS = (
     "ListModelsResponse",
     "Model",
     "ErrorResponse",
+    "ProjectListResponse",
+    "ProjectCreateRequest",
+    "ProjectUpdateRequest",
+    "ProjectServiceAccountListResponse",
+    "ProjectServiceAccountCreateRequest",
+    "ProjectServiceAccountCreateResponse",
+    "ProjectServiceAccountDeleteResponse",
+    "ProjectApiKeyListResponse",
+    "ProjectApiKeyDeleteResponse",
 )
 _REF = "#/components/schemas/"
 
@@ -361,6 +370,7 @@ def build_openapi(schemas: dict[str, Any]) -> dict[str, Any]:
                     },
                 }
             },
+            **_organization_paths(),
             "/metrics": {
                 "get": {
                     "operationId": "metrics",
@@ -378,6 +388,139 @@ def build_openapi(schemas: dict[str, Any]) -> dict[str, Any]:
         "components": {
             "securitySchemes": {"ApiKeyAuth": {"type": "http", "scheme": "bearer"}},
             "schemas": schemas,
+        },
+    }
+
+
+def _parameter(name: str, where: str = "path", **schema: Any) -> dict[str, Any]:
+    return {
+        "in": where,
+        "name": name,
+        "required": where == "path",
+        "schema": schema or {"type": "string"},
+    }
+
+
+_PAGE = [
+    _parameter("limit", "query", type="integer", minimum=1, maximum=100, default=20),
+    _parameter("after", "query"),
+]
+_OWNER_ERRORS = {**_AUTH_ERRORS, "403": _error("Not the organization's owner.")}
+
+
+def _operation(
+    operation_id: str,
+    summary: str,
+    response: str,
+    *,
+    parameters: list[dict[str, Any]] | None = None,
+    body: str | None = None,
+) -> dict[str, Any]:
+    """An Admin API operation in OpenAI's shapes; every one may answer 400 and 404."""
+    operation: dict[str, Any] = {
+        "operationId": operation_id,
+        "summary": summary,
+        "parameters": parameters or [],
+        "responses": {
+            "200": {"description": "OK", "content": _json(response)},
+            "400": _error("A malformed body or parameter."),
+            "404": _error("No such project, service account or key."),
+            **_OWNER_ERRORS,
+        },
+    }
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": _json(body)}
+    return operation
+
+
+def _organization_paths() -> dict[str, Any]:
+    """OpenAI's Admin API, as much as is served (services/ingress/routes/organization.py)."""
+    project = [_parameter("project_id")]
+    account = [*project, _parameter("service_account_id")]
+    key = [*project, _parameter("api_key_id")]
+    base = "/v1/organization/projects"
+    return {
+        base: {
+            "get": _operation(
+                "list-projects",
+                "Lists projects, oldest first.",
+                "ProjectListResponse",
+                parameters=[*_PAGE, _parameter("include_archived", "query", type="boolean")],
+            ),
+            "post": _operation(
+                "create-project", "Creates a project.", "Project", body="ProjectCreateRequest"
+            ),
+        },
+        base + "/{project_id}": {
+            "get": _operation(
+                "retrieve-project", "Retrieves a project.", "Project", parameters=project
+            ),
+            "post": _operation(
+                "modify-project",
+                "Renames a project.",
+                "Project",
+                parameters=project,
+                body="ProjectUpdateRequest",
+            ),
+        },
+        base + "/{project_id}/archive": {
+            "post": _operation(
+                "archive-project",
+                "Archives a project; its keys stop working at once.",
+                "Project",
+                parameters=project,
+            )
+        },
+        base + "/{project_id}/service_accounts": {
+            "get": _operation(
+                "list-project-service-accounts",
+                "Lists a project's service accounts.",
+                "ProjectServiceAccountListResponse",
+                parameters=[*project, *_PAGE],
+            ),
+            "post": _operation(
+                "create-project-service-account",
+                "Creates a service account and its API key, whose value is shown only here.",
+                "ProjectServiceAccountCreateResponse",
+                parameters=project,
+                body="ProjectServiceAccountCreateRequest",
+            ),
+        },
+        base + "/{project_id}/service_accounts/{service_account_id}": {
+            "get": _operation(
+                "retrieve-project-service-account",
+                "Retrieves a service account.",
+                "ProjectServiceAccount",
+                parameters=account,
+            ),
+            "delete": _operation(
+                "delete-project-service-account",
+                "Deletes a service account and its keys.",
+                "ProjectServiceAccountDeleteResponse",
+                parameters=account,
+            ),
+        },
+        base + "/{project_id}/api_keys": {
+            "get": _operation(
+                "list-project-api-keys",
+                "Lists a project's API keys, redacted.",
+                "ProjectApiKeyListResponse",
+                parameters=[*project, *_PAGE],
+            )
+        },
+        base + "/{project_id}/api_keys/{api_key_id}": {
+            "get": _operation(
+                "retrieve-project-api-key",
+                "Retrieves an API key, redacted.",
+                "ProjectApiKey",
+                parameters=key,
+            ),
+            "delete": _operation(
+                "delete-project-api-key",
+                "Deletes an API key; it stops working at once.",
+                "ProjectApiKeyDeleteResponse",
+                parameters=key,
+            ),
         },
     }
 

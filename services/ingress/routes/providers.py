@@ -28,7 +28,7 @@ STATS_MINUTES = 5
 async def list_providers(
     request: Request, gateway: GatewayDep, names: ModelNamesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    if principal.key_id != "admin":
+    if not principal.is_admin:
         raise ApiError(
             ErrorInfo(code=ErrorCode.PERMISSION_DENIED, message="Provider health is for admins.")
         )

@@ -118,6 +118,18 @@ def test_the_document_is_valid_openapi(document: dict[str, Any]) -> None:
         "GET /v1/providers",
         "GET /healthz",
         "GET /metrics",
+        "GET /v1/organization/projects",
+        "POST /v1/organization/projects",
+        "GET /v1/organization/projects/{project_id}",
+        "POST /v1/organization/projects/{project_id}",
+        "POST /v1/organization/projects/{project_id}/archive",
+        "GET /v1/organization/projects/{project_id}/service_accounts",
+        "POST /v1/organization/projects/{project_id}/service_accounts",
+        "GET /v1/organization/projects/{project_id}/service_accounts/{service_account_id}",
+        "DELETE /v1/organization/projects/{project_id}/service_accounts/{service_account_id}",
+        "GET /v1/organization/projects/{project_id}/api_keys",
+        "GET /v1/organization/projects/{project_id}/api_keys/{api_key_id}",
+        "DELETE /v1/organization/projects/{project_id}/api_keys/{api_key_id}",
     }
     assert document["components"]["securitySchemes"] == {
         "ApiKeyAuth": {"type": "http", "scheme": "bearer"}

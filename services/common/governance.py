@@ -1,0 +1,168 @@
+"""Governance state in memory, read from its system of record, the compacted topic
+``sy.governance.v1`` (``contracts.governance``).
+
+``GovernanceFeed`` reads the topic from its first offset at start, then follows it: a key
+created, revoked or a project archived on one replica takes effect on every replica as soon as
+their feeds read the record (milliseconds; the revocation test holds it to a second).
+``GovernanceWriter`` publishes a record and waits until this process's own feed has applied it,
+so an admin call that returns has its effect visible here (read-your-writes).
+
+No Redis: losing or wiping Redis loses no project and no key, and nothing needs rebuilding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import TypeAdapter, ValidationError
+
+from contracts.governance import (
+    ApiKeyRecord,
+    GovernanceRecord,
+    ProjectRecord,
+    ServiceAccountRecord,
+    record_key,
+)
+from contracts.topics import GOVERNANCE
+
+log = logging.getLogger(__name__)
+
+_RECORD: TypeAdapter[GovernanceRecord] = TypeAdapter(GovernanceRecord)
+
+
+def key_sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass
+class GovernanceView:
+    """The current records, by id; keys also by the digest of their value."""
+
+    projects: dict[str, ProjectRecord] = field(default_factory=dict)
+    service_accounts: dict[str, ServiceAccountRecord] = field(default_factory=dict)
+    api_keys: dict[str, ApiKeyRecord] = field(default_factory=dict)
+    _keys_by_digest: dict[str, ApiKeyRecord] = field(default_factory=dict)
+
+    def apply(self, key: bytes, value: bytes | None) -> None:
+        kind, _, entity_id = key.decode().partition(":")
+        if value is None:
+            self._delete(kind, entity_id)
+            return
+        record = _RECORD.validate_json(value)
+        if isinstance(record, ProjectRecord):
+            self.projects[record.id] = record
+        elif isinstance(record, ServiceAccountRecord):
+            self.service_accounts[record.id] = record
+        else:
+            old = self.api_keys.get(record.id)
+            if old is not None:
+                self._keys_by_digest.pop(old.sha256, None)
+            self.api_keys[record.id] = record
+            self._keys_by_digest[record.sha256] = record
+
+    def _delete(self, kind: str, entity_id: str) -> None:
+        if kind == "project":
+            self.projects.pop(entity_id, None)
+        elif kind == "service_account":
+            self.service_accounts.pop(entity_id, None)
+        elif kind == "api_key":
+            old = self.api_keys.pop(entity_id, None)
+            if old is not None:
+                self._keys_by_digest.pop(old.sha256, None)
+
+    def key_for(self, value: str, *, now_s: float | None = None) -> ApiKeyRecord | None:
+        """The live key with this value: not deleted, not expired, its service account and
+        project still there and the project not archived."""
+        found = self._keys_by_digest.get(key_sha256(value))
+        if found is None:
+            return None
+        if found.expires_at is not None and found.expires_at <= (now_s or time.time()):
+            return None
+        project = self.projects.get(found.project_id)
+        if project is None or not project.active:
+            return None
+        if found.service_account_id not in self.service_accounts:
+            return None
+        return found
+
+
+class GovernanceFeed:
+    """This process's ``GovernanceView``, following the topic. ``start`` returns once every
+    record that existed when it was called has been applied."""
+
+    def __init__(self, bootstrap: str, *, client_id: str) -> None:
+        self.view = GovernanceView()
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            group_id=None,  # every process reads everything; no offsets to commit
+            enable_auto_commit=False,
+            fetch_max_wait_ms=100,
+        )
+        self._partition = TopicPartition(GOVERNANCE.name, 0)
+        self._applied = -1  # the offset of the last record applied
+        self._progress = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._consumer.assign([self._partition])
+        await self._consumer.seek_to_beginning(self._partition)
+        end = (await self._consumer.end_offsets([self._partition]))[self._partition]
+        self._task = asyncio.create_task(self._follow(), name="governance-feed")
+        await self.wait_for(end - 1)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._consumer.stop()
+
+    async def wait_for(self, offset: int, timeout_s: float = 30.0) -> None:
+        """Until the record at ``offset`` (and every one before it) has been applied."""
+        async with asyncio.timeout(timeout_s), self._progress:
+            await self._progress.wait_for(lambda: self._applied >= offset)
+
+    async def _follow(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(self._partition, timeout_ms=1000)
+            last = self._applied
+            for record in batches.get(self._partition, []):
+                if record.key is None:
+                    continue
+                try:
+                    self.view.apply(record.key, record.value)
+                except (ValidationError, UnicodeDecodeError) as exc:
+                    # A record this build cannot read (from a newer one) must not stop the
+                    # feed: the rest of the state still has to apply.
+                    log.error("governance record at offset %d skipped: %s", record.offset, exc)
+                last = record.offset
+            if last != self._applied:
+                async with self._progress:
+                    self._applied = last
+                    self._progress.notify_all()
+
+
+class GovernanceWriter:
+    """Publishes records and returns once ``feed`` has applied them."""
+
+    def __init__(self, producer: AIOKafkaProducer, feed: GovernanceFeed) -> None:
+        self._producer = producer
+        self._feed = feed
+
+    async def put(self, record: ProjectRecord | ServiceAccountRecord | ApiKeyRecord) -> None:
+        await self._publish(record_key(record.kind, record.id), record.to_bytes())
+
+    async def delete(self, kind: str, entity_id: str) -> None:
+        await self._publish(record_key(kind, entity_id), None)
+
+    async def _publish(self, key: bytes, value: bytes | None) -> None:
+        sent = await self._producer.send_and_wait(GOVERNANCE.name, value, key=key, partition=0)
+        await self._feed.wait_for(sent.offset)
