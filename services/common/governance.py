@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 from pydantic import TypeAdapter, ValidationError
 
 from contracts.governance import (
@@ -34,6 +35,9 @@ from contracts.topics import GOVERNANCE
 log = logging.getLogger(__name__)
 
 _RECORD: TypeAdapter[GovernanceRecord] = TypeAdapter(GovernanceRecord)
+_RETRY_S = 1.0
+# An admin call waits this long for its change to be written and applied, then says it could not.
+_WRITE_TIMEOUT_S = 10.0
 
 
 def key_sha256(value: str) -> str:
@@ -132,7 +136,14 @@ class GovernanceFeed:
 
     async def _follow(self) -> None:
         while True:
-            batches = await self._consumer.getmany(self._partition, timeout_ms=1000)
+            try:
+                batches = await self._consumer.getmany(self._partition, timeout_ms=1000)
+            except KafkaError as exc:
+                # Kafka away: the view keeps what it has (keys keep working) and the feed
+                # carries on from its position once the broker is back.
+                log.warning("governance feed paused: %s", exc)
+                await asyncio.sleep(_RETRY_S)
+                continue
             last = self._applied
             for record in batches.get(self._partition, []):
                 if record.key is None:
@@ -150,8 +161,13 @@ class GovernanceFeed:
                     self._progress.notify_all()
 
 
+class GovernanceUnavailable(Exception):
+    """The record could not be written (Kafka away) or not seen applied in time."""
+
+
 class GovernanceWriter:
-    """Publishes records and returns once ``feed`` has applied them."""
+    """Publishes records and returns once ``feed`` has applied them; raises
+    ``GovernanceUnavailable`` when it cannot say that the change was made."""
 
     def __init__(self, producer: AIOKafkaProducer, feed: GovernanceFeed) -> None:
         self._producer = producer
@@ -164,5 +180,11 @@ class GovernanceWriter:
         await self._publish(record_key(kind, entity_id), None)
 
     async def _publish(self, key: bytes, value: bytes | None) -> None:
-        sent = await self._producer.send_and_wait(GOVERNANCE.name, value, key=key, partition=0)
-        await self._feed.wait_for(sent.offset)
+        try:
+            async with asyncio.timeout(_WRITE_TIMEOUT_S):
+                sent = await self._producer.send_and_wait(
+                    GOVERNANCE.name, value, key=key, partition=0
+                )
+            await self._feed.wait_for(sent.offset, timeout_s=_WRITE_TIMEOUT_S)
+        except (KafkaError, TimeoutError) as exc:
+            raise GovernanceUnavailable(str(exc) or type(exc).__name__) from exc

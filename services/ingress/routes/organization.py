@@ -20,7 +20,12 @@ from fastapi import APIRouter, Request
 
 from contracts.errors import ErrorCode, ErrorInfo
 from contracts.governance import ApiKeyRecord, ProjectRecord, ServiceAccountRecord
-from services.common.governance import GovernanceWriter, key_sha256
+from services.common.governance import (
+    GovernanceUnavailable,
+    GovernanceView,
+    GovernanceWriter,
+    key_sha256,
+)
 from services.ingress.auth import KeyRing
 from services.ingress.body import read_json_body
 from services.ingress.deps import PrincipalDep, SettingsDep
@@ -37,12 +42,38 @@ _KEY_PREFIX = "sk-sy-proj-"
 _T = TypeVar("_T")
 
 
-def _writer(request: Request) -> GovernanceWriter:
+async def _save(
+    request: Request, *records: ProjectRecord | ServiceAccountRecord | ApiKeyRecord
+) -> None:
     writer: GovernanceWriter = request.app.state.governance
-    return writer
+    try:
+        for record in records:
+            await writer.put(record)
+    except GovernanceUnavailable as exc:
+        raise _unavailable() from exc
 
 
-def _view(request: Request) -> Any:
+async def _remove(request: Request, *entities: tuple[str, str]) -> None:
+    writer: GovernanceWriter = request.app.state.governance
+    try:
+        for kind, entity_id in entities:
+            await writer.delete(kind, entity_id)
+    except GovernanceUnavailable as exc:
+        raise _unavailable() from exc
+
+
+def _unavailable() -> ApiError:
+    return ApiError(
+        ErrorInfo(
+            code=ErrorCode.UNAVAILABLE,
+            message="The change could not be recorded right now; try again shortly.",
+            retryable=True,
+            retry_after_s=1.0,
+        )
+    )
+
+
+def _view(request: Request) -> GovernanceView:
     keys: KeyRing = request.app.state.keys
     return keys.governance
 
@@ -209,7 +240,7 @@ async def create_project(
     name = await _name(request, settings, required=True)
     assert name is not None
     project = ProjectRecord(id=_new_id("proj"), name=name, created_at=_now_s())
-    await _writer(request).put(project)
+    await _save(request, project)
     return _project_json(project)
 
 
@@ -237,7 +268,7 @@ async def modify_project(
         )
     if name is not None:
         project = project.model_copy(update={"name": name})
-        await _writer(request).put(project)
+        await _save(request, project)
     return _project_json(project)
 
 
@@ -250,7 +281,7 @@ async def archive_project(
     if project.active:
         # Its keys stop working on every replica as the record is read (services.ingress.auth).
         project = project.model_copy(update={"archived_at": _now_s()})
-        await _writer(request).put(project)
+        await _save(request, project)
     return _project_json(project)
 
 
@@ -307,9 +338,7 @@ async def create_service_account(
         sha256=key_sha256(value),
         created_at=created,
     )
-    writer = _writer(request)
-    await writer.put(account)
-    await writer.put(key)
+    await _save(request, account, key)
     return {
         **_service_account_json(account),
         # Shown this once: only its digest is stored.
@@ -339,11 +368,8 @@ async def delete_service_account(
     _owner_only(principal)
     _project(request, project_id)
     account = _account(request, project_id, service_account_id)
-    writer = _writer(request)
-    for key in list(_view(request).api_keys.values()):
-        if key.service_account_id == account.id:
-            await writer.delete("api_key", key.id)
-    await writer.delete("service_account", account.id)
+    keys = [k for k in _view(request).api_keys.values() if k.service_account_id == account.id]
+    await _remove(request, *(("api_key", k.id) for k in keys), ("service_account", account.id))
     return {
         "object": "organization.project.service_account.deleted",
         "id": account.id,
@@ -397,5 +423,5 @@ async def delete_api_key(
     _owner_only(principal)
     _project(request, project_id)
     key = _key(request, project_id, api_key_id)
-    await _writer(request).delete("api_key", key.id)
+    await _remove(request, ("api_key", key.id))
     return {"object": "organization.project.api_key.deleted", "id": key.id, "deleted": True}
