@@ -9,6 +9,7 @@ from pydantic import Field
 
 from contracts._base import WireModel
 from contracts.features import RequestFeatures
+from contracts.governance import ModelAccess
 from contracts.sealing import SealedBody
 from contracts.topics import Lane
 
@@ -56,6 +57,9 @@ class RequestEnvelope(WireModel):
     # What automatic model choice needs of the prompt, computed by ingress for ``auto`` requests
     # only (contracts.features): the router chooses from these and never opens the body.
     features: RequestFeatures | None = None
+    # The models the caller's project may use (its ``model_permissions``); None: any. The router
+    # passes over the others in every kind of plan, ``auto`` included.
+    model_access: ModelAccess | None = None
     # The caller allows a refusal on content policy grounds to move to the next target.
     fallback_on_content_policy: bool = False
     # The normalised ``contracts.chat.ChatRequest``, JSON-encoded and sealed with the request's key.

@@ -51,8 +51,29 @@ class ApiKeyRecord(WireModel):
     expires_at: int | None = None
 
 
+class ModelAccess(WireModel):
+    """Which models a project may use: only those listed (``allow_list``) or all but those
+    (``deny_list``); canonical ids. Travels on the envelope so the router honours it too."""
+
+    mode: Literal["allow_list", "deny_list"]
+    model_ids: list[str] = Field(default_factory=list)
+
+    def allows(self, canonical_id: str) -> bool:
+        listed = canonical_id in self.model_ids
+        return listed if self.mode == "allow_list" else not listed
+
+
+class ModelPermissionsRecord(WireModel):
+    """A project's ``model_permissions``; its id is the project's."""
+
+    kind: Literal["model_permissions"] = "model_permissions"
+    id: str
+    access: ModelAccess
+
+
 GovernanceRecord = Annotated[
-    ProjectRecord | ServiceAccountRecord | ApiKeyRecord, Field(discriminator="kind")
+    ProjectRecord | ServiceAccountRecord | ApiKeyRecord | ModelPermissionsRecord,
+    Field(discriminator="kind"),
 ]
 
 

@@ -26,6 +26,8 @@ from pydantic import TypeAdapter, ValidationError
 from contracts.governance import (
     ApiKeyRecord,
     GovernanceRecord,
+    ModelAccess,
+    ModelPermissionsRecord,
     ProjectRecord,
     ServiceAccountRecord,
     record_key,
@@ -51,6 +53,7 @@ class GovernanceView:
     projects: dict[str, ProjectRecord] = field(default_factory=dict)
     service_accounts: dict[str, ServiceAccountRecord] = field(default_factory=dict)
     api_keys: dict[str, ApiKeyRecord] = field(default_factory=dict)
+    model_access: dict[str, ModelAccess] = field(default_factory=dict)  # by project id
     _keys_by_digest: dict[str, ApiKeyRecord] = field(default_factory=dict)
 
     def apply(self, key: bytes, value: bytes | None) -> None:
@@ -63,6 +66,8 @@ class GovernanceView:
             self.projects[record.id] = record
         elif isinstance(record, ServiceAccountRecord):
             self.service_accounts[record.id] = record
+        elif isinstance(record, ModelPermissionsRecord):
+            self.model_access[record.id] = record.access
         else:
             old = self.api_keys.get(record.id)
             if old is not None:
@@ -75,6 +80,8 @@ class GovernanceView:
             self.projects.pop(entity_id, None)
         elif kind == "service_account":
             self.service_accounts.pop(entity_id, None)
+        elif kind == "model_permissions":
+            self.model_access.pop(entity_id, None)
         elif kind == "api_key":
             old = self.api_keys.pop(entity_id, None)
             if old is not None:
@@ -173,7 +180,10 @@ class GovernanceWriter:
         self._producer = producer
         self._feed = feed
 
-    async def put(self, record: ProjectRecord | ServiceAccountRecord | ApiKeyRecord) -> None:
+    async def put(
+        self,
+        record: ProjectRecord | ServiceAccountRecord | ApiKeyRecord | ModelPermissionsRecord,
+    ) -> None:
         await self._publish(record_key(record.kind, record.id), record.to_bytes())
 
     async def delete(self, kind: str, entity_id: str) -> None:

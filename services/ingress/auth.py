@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from contracts.governance import ModelAccess
 from services.common.admin_key import digest_matches, key_digest
 from services.common.governance import GovernanceView
 
@@ -22,6 +23,8 @@ ADMIN = "admin"
 class Principal:
     key_id: str
     tenant: str  # the project the key belongs to; "admin" for the bootstrap key
+    # The project's model permissions, as they stood when the key was checked; None: any model.
+    model_access: ModelAccess | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -41,4 +44,8 @@ class KeyRing:
         found = self.governance.key_for(key)
         if found is None:
             return None
-        return Principal(key_id=found.id, tenant=found.project_id)
+        return Principal(
+            key_id=found.id,
+            tenant=found.project_id,
+            model_access=self.governance.model_access.get(found.project_id),
+        )

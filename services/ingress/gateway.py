@@ -21,6 +21,7 @@ from contracts.chat import ChatRequest
 from contracts.envelope import ClientProtocol, Mode, RequestEnvelope, TraceContext
 from contracts.errors import ErrorCode, ErrorInfo
 from contracts.features import RequestFeatures
+from contracts.governance import ModelAccess
 from contracts.sealing import new_key, seal
 from contracts.topics import Lane
 from services.common.kafka import ensure_topics, make_producer
@@ -57,6 +58,7 @@ class Submission:
     models: list[str] = field(default_factory=list)
     prompt_tokens_estimate: int | None = None
     features: RequestFeatures | None = None
+    model_access: ModelAccess | None = None
     fallback_on_content_policy: bool = False
     traceparent: str | None = None
 
@@ -114,6 +116,7 @@ class Gateway:
             requested_models=submission.models,
             prompt_tokens_estimate=submission.prompt_tokens_estimate,
             features=submission.features,
+            model_access=submission.model_access,
             fallback_on_content_policy=submission.fallback_on_content_policy,
             sealed_body=sealed,
             created_at_ms=created,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from contracts.catalogue import Catalogue, UnknownModel
 from contracts.errors import ErrorCode, ErrorInfo
+from contracts.governance import ModelAccess
 from services.common.routing_config import ConfigWatch
 from services.common.routing_policy import policy_name
 
@@ -21,8 +22,12 @@ class ModelNames:
         self.config = config
         self.auto_routing = auto_routing
 
-    def refusal(self, name: str, *, param: str = "model") -> ErrorInfo | None:
-        """Why ``name`` cannot be served, or None when it names a model, a route or a policy."""
+    def refusal(
+        self, name: str, *, param: str = "model", access: ModelAccess | None = None
+    ) -> ErrorInfo | None:
+        """Why ``name`` cannot be served, or None when it names a model, a route or a policy
+        (and, for a model, one ``access`` allows; routes and policies are checked model by
+        model when the router plans)."""
         config = self.config()
         policy = policy_name(name)
         if policy is not None and not self.auto_routing:
@@ -47,7 +52,13 @@ class ModelNames:
         if name in config.routes:
             return None
         try:
-            self.catalogue.resolve(name)
+            card = self.catalogue.resolve(name).card
         except UnknownModel as exc:
             return exc.error_info().model_copy(update={"param": param})
+        if access is not None and not access.allows(card.canonical_id):
+            return ErrorInfo(
+                code=ErrorCode.PERMISSION_DENIED,
+                message=f"This project may not use the model '{card.canonical_id}'.",
+                param=param,
+            )
         return None

@@ -85,6 +85,9 @@ _ROOTS = (
     "ProjectServiceAccountDeleteResponse",
     "ProjectApiKeyListResponse",
     "ProjectApiKeyDeleteResponse",
+    "ProjectModelPermissions",
+    "ProjectModelPermissionsUpdateRequest",
+    "ProjectModelPermissionsDeleteResponse",
 )
 _REF = "#/components/schemas/"
 
@@ -498,6 +501,27 @@ def _organization_paths() -> dict[str, Any]:
                 "Deletes a service account and its keys.",
                 "ProjectServiceAccountDeleteResponse",
                 parameters=account,
+            ),
+        },
+        base + "/{project_id}/model_permissions": {
+            "get": _operation(
+                "retrieve-project-model-permissions",
+                "The models the project may use (an empty deny list when none are set).",
+                "ProjectModelPermissions",
+                parameters=project,
+            ),
+            "post": _operation(
+                "update-project-model-permissions",
+                "Sets an allow list or a deny list; ids are stored as `provider/model`.",
+                "ProjectModelPermissions",
+                parameters=project,
+                body="ProjectModelPermissionsUpdateRequest",
+            ),
+            "delete": _operation(
+                "delete-project-model-permissions",
+                "Removes the list: every model again.",
+                "ProjectModelPermissionsDeleteResponse",
+                parameters=project,
             ),
         },
         base + "/{project_id}/api_keys": {

@@ -14,8 +14,8 @@ The decision, in two steps:
    prompt and the expected answer, a ``max_tokens`` above what the model can write, a provider
    the policy excludes or that lacks zero data retention where the policy requires it, a price
    above the policy's caps, a quality for this task below the policy's floor, a model the
-   caller's key may not use (``allowed``: every model until keys carry allow-lists). The
-   planner then also passes over open circuits and providers without a worker.
+   caller's project may not use (its ``model_permissions``). The planner then also passes over
+   open circuits and providers without a worker.
 2. The rest are ranked by ``q * Q - c * C - l * L``: ``Q`` the model's quality for the task;
    ``C`` its estimated cost of this request in decades above the cheapest candidate's
    (``log10(cost / cheapest) / 3``: 1 for a model a thousand times dearer), ``L`` likewise its
@@ -87,8 +87,9 @@ class AutoChoice:
         return [s.card for s in self.ranked]
 
 
-def _allow_every_model(envelope: RequestEnvelope, card: ModelCard) -> bool:
-    return True
+def _project_allows(envelope: RequestEnvelope, card: ModelCard) -> bool:
+    access = envelope.model_access
+    return access is None or access.allows(card.canonical_id)
 
 
 class AutoChooser:
@@ -96,9 +97,10 @@ class AutoChooser:
         self,
         catalogue: Catalogue,
         latency: LatencyView | None = None,
-        allowed: Callable[[RequestEnvelope, ModelCard], bool] = _allow_every_model,
+        allowed: Callable[[RequestEnvelope, ModelCard], bool] = _project_allows,
     ) -> None:
-        """``allowed``: whether the caller's key may use a model (its allow-list)."""
+        """``allowed``: whether the caller may use a model (by default its project's
+        ``model_permissions``, which ingress put on the envelope)."""
         self._catalogue = catalogue
         self._latency = latency or _NoLatency()
         self._allowed = allowed
@@ -123,7 +125,7 @@ class AutoChooser:
                 continue
             reason = self._constraint(card, entry, features, policy, config, expected_output)
             if reason is None and not self._allowed(envelope, card):
-                reason = "not allowed for this key"
+                reason = "not allowed for this project"
             if reason is not None:
                 dropped.setdefault(reason, []).append(card.canonical_id)
                 continue

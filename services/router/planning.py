@@ -191,10 +191,16 @@ class CataloguePlanner:
         too_small: list[ModelCard] = []
         reopen_at: list[int] = []
         unserved: list[ModelCard] = []
+        forbidden: list[ModelCard] = []
         prompt = envelope.prompt_tokens_estimate
+        access = envelope.model_access
         for card in cards:
             if limit is not None and len(targets) >= limit:
                 break
+            if access is not None and not access.allows(card.canonical_id):
+                forbidden.append(card)
+                passed_over.append(f"{card.canonical_id}: not allowed")
+                continue
             if (
                 prompt is not None
                 and card.context_window is not None
@@ -219,7 +225,23 @@ class CataloguePlanner:
             )
         if targets:
             return targets, passed_over
-        if unserved and not reopen_at and len(unserved) + len(too_small) == len(cards):
+        if not (unserved or reopen_at or too_small):
+            # Only models the caller's project may not use (its model_permissions).
+            raise PlanRefused(
+                ErrorInfo(
+                    code=ErrorCode.PERMISSION_DENIED,
+                    message=(
+                        "This project may not use any model this request names "
+                        f"({', '.join(c.canonical_id for c in forbidden)})."
+                    ),
+                    param="model",
+                )
+            )
+        if (
+            unserved
+            and not reopen_at
+            and len(unserved) + len(too_small) + len(forbidden) == len(cards)
+        ):
             raise PlanRefused(
                 ErrorInfo(
                     code=ErrorCode.UNAVAILABLE,

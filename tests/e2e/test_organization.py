@@ -201,3 +201,48 @@ async def test_keys_survive_an_ingress_restart_and_a_wiped_redis(
                 break
             await asyncio.sleep(0.5)
         assert answered.status_code == 200, answered.text
+
+
+def test_model_permissions_hold_for_named_models_fallback_lists_and_auto(
+    admin: httpx.Client,
+) -> None:
+    project = new_project(admin)
+    key = new_account(admin, project["id"])["api_key"]["value"]
+    path = f"/v1/organization/projects/{project['id']}/model_permissions"
+    unset = admin.get(path)
+    assert unset.status_code == 200
+    assert_shape("ProjectModelPermissions", unset.json())
+    assert unset.json()["mode"] == "deny_list"
+    assert unset.json()["model_ids"] == []
+
+    # Aliases and bare ids are stored as the canonical id they name.
+    allowed = admin.post(path, json={"mode": "allow_list", "model_ids": ["claude-haiku-4-5"]})
+    assert allowed.status_code == 200, allowed.text
+    assert_shape("ProjectModelPermissions", allowed.json())
+    assert allowed.json()["model_ids"] == ["anthropic/claude-haiku-4-5"]
+
+    def chat(**body: Any) -> httpx.Response:
+        return admin.post(
+            "/v1/chat/completions",
+            headers={"authorization": f"Bearer {key}"},
+            json={"messages": [{"role": "user", "content": "hello"}], **body},
+        )
+
+    denied = chat(model="gpt-4o-mini")
+    assert denied.status_code == 403
+    assert denied.json()["error"]["type"] == "permission_error"
+    assert chat(model="anthropic/claude-haiku-4-5").status_code == 200
+    # A fallback list skips what the project may not use.
+    listed = chat(models=["gpt-4o-mini", "claude-haiku-4-5"])
+    assert listed.status_code == 403  # refused at the door: gpt-4o-mini is named outright
+    # Automatic choice picks only among the allowed.
+    chosen = chat(model="auto:cheap")
+    assert chosen.status_code == 200, chosen.text
+    assert chosen.headers["x-switchyard-model"] == "anthropic/claude-haiku-4-5"
+
+    assert admin.post(path, json={"mode": "allow_list", "model_ids": ["nope"]}).status_code == 404
+    assert admin.post(path, json={"mode": "sometimes", "model_ids": []}).status_code == 400
+    removed = admin.delete(path)
+    assert removed.status_code == 200
+    assert_shape("ProjectModelPermissionsDeleteResponse", removed.json())
+    assert chat(model="gpt-4o-mini").status_code == 200

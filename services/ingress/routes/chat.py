@@ -65,7 +65,11 @@ async def create_chat_completion(
         raise ApiError(exc.info) from exc
     # Fail fast on a name nothing answers to; the router resolves for real.
     for index, name in enumerate(parsed.models or [parsed.model]):
-        refusal = model_names.refusal(name, param=f"models[{index}]" if parsed.models else "model")
+        refusal = model_names.refusal(
+            name,
+            param=f"models[{index}]" if parsed.models else "model",
+            access=principal.model_access,
+        )
         if refusal is not None:
             raise ApiError(refusal)
     features = _auto_features(parsed.model, parsed.models, parsed.chat)
@@ -79,6 +83,7 @@ async def create_chat_completion(
         models=parsed.models,
         chat=parsed.chat,
         features=features,
+        model_access=principal.model_access,
         prompt_tokens_estimate=(
             features.prompt_tokens if features else estimate_prompt_tokens(parsed.chat)
         ),

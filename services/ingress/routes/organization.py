@@ -18,8 +18,15 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 
+from contracts.catalogue import Catalogue, UnknownModel
 from contracts.errors import ErrorCode, ErrorInfo
-from contracts.governance import ApiKeyRecord, ProjectRecord, ServiceAccountRecord
+from contracts.governance import (
+    ApiKeyRecord,
+    ModelAccess,
+    ModelPermissionsRecord,
+    ProjectRecord,
+    ServiceAccountRecord,
+)
 from services.common.governance import (
     GovernanceUnavailable,
     GovernanceView,
@@ -43,7 +50,8 @@ _T = TypeVar("_T")
 
 
 async def _save(
-    request: Request, *records: ProjectRecord | ServiceAccountRecord | ApiKeyRecord
+    request: Request,
+    *records: ProjectRecord | ServiceAccountRecord | ApiKeyRecord | ModelPermissionsRecord,
 ) -> None:
     writer: GovernanceWriter = request.app.state.governance
     try:
@@ -425,3 +433,79 @@ async def delete_api_key(
     key = _key(request, project_id, api_key_id)
     await _remove(request, ("api_key", key.id))
     return {"object": "organization.project.api_key.deleted", "id": key.id, "deleted": True}
+
+
+# -- model permissions --------------------------------------------------------------------------
+
+# Many enough for any allow-list a person writes; a bound on what one record carries.
+_MAX_MODEL_IDS = 1000
+
+
+def _permissions_json(access: ModelAccess | None) -> dict[str, Any]:
+    # No permissions set means every model: an empty deny list says the same.
+    shown = access or ModelAccess(mode="deny_list")
+    return {"object": "project.model_permissions", "mode": shown.mode, "model_ids": shown.model_ids}
+
+
+async def _requested_access(request: Request, settings: SettingsDep) -> ModelAccess:
+    body = await read_json_body(request, limit=settings.max_body_bytes)
+    if not isinstance(body, dict):
+        raise _invalid("The body must be a JSON object.")
+    mode, names = body.get("mode"), body.get("model_ids")
+    if mode not in ("allow_list", "deny_list"):
+        raise _invalid("'mode' must be 'allow_list' or 'deny_list'.", param="mode")
+    if (
+        not isinstance(names, list)
+        or len(names) > _MAX_MODEL_IDS
+        or not all(isinstance(n, str) and n for n in names)
+    ):
+        raise _invalid(
+            f"'model_ids' must be a list of at most {_MAX_MODEL_IDS} model ids.", param="model_ids"
+        )
+    catalogue: Catalogue = request.app.state.catalogue
+    canonical: list[str] = []
+    for index, name in enumerate(names):
+        try:
+            found = catalogue.resolve(name).card.canonical_id
+        except UnknownModel as exc:
+            info = exc.error_info().model_copy(update={"param": f"model_ids[{index}]"})
+            raise ApiError(info) from exc
+        if found not in canonical:
+            canonical.append(found)
+    return ModelAccess(mode=mode, model_ids=canonical)
+
+
+def _invalid(message: str, *, param: str | None = None) -> ApiError:
+    return ApiError(ErrorInfo(code=ErrorCode.INVALID_REQUEST, message=message, param=param))
+
+
+@router.get("/projects/{project_id}/model_permissions")
+async def retrieve_model_permissions(
+    project_id: str, request: Request, principal: PrincipalDep
+) -> dict[str, Any]:
+    _owner_only(principal)
+    _project(request, project_id)
+    return _permissions_json(_view(request).model_access.get(project_id))
+
+
+@router.post("/projects/{project_id}/model_permissions")
+async def update_model_permissions(
+    project_id: str, request: Request, principal: PrincipalDep, settings: SettingsDep
+) -> dict[str, Any]:
+    """Model ids are stored as canonical ``provider/model`` ids: an alias or a bare id names
+    the same model whichever way a request later spells it."""
+    _owner_only(principal)
+    _project(request, project_id)
+    access = await _requested_access(request, settings)
+    await _save(request, ModelPermissionsRecord(id=project_id, access=access))
+    return _permissions_json(access)
+
+
+@router.delete("/projects/{project_id}/model_permissions")
+async def delete_model_permissions(
+    project_id: str, request: Request, principal: PrincipalDep
+) -> dict[str, Any]:
+    _owner_only(principal)
+    _project(request, project_id)
+    await _remove(request, ("model_permissions", project_id))
+    return {"object": "project.model_permissions.deleted", "deleted": True}

@@ -128,6 +128,9 @@ def test_the_document_is_valid_openapi(document: dict[str, Any]) -> None:
         "GET /v1/organization/projects/{project_id}/service_accounts/{service_account_id}",
         "DELETE /v1/organization/projects/{project_id}/service_accounts/{service_account_id}",
         "GET /v1/organization/projects/{project_id}/api_keys",
+        "GET /v1/organization/projects/{project_id}/model_permissions",
+        "POST /v1/organization/projects/{project_id}/model_permissions",
+        "DELETE /v1/organization/projects/{project_id}/model_permissions",
         "GET /v1/organization/projects/{project_id}/api_keys/{api_key_id}",
         "DELETE /v1/organization/projects/{project_id}/api_keys/{api_key_id}",
     }

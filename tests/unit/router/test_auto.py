@@ -22,6 +22,7 @@ from contracts.catalogue import ModelCard, default_catalogue
 from contracts.envelope import ClientProtocol, Mode, RequestEnvelope
 from contracts.errors import ErrorCode
 from contracts.features import RequestFeatures, TaskType
+from contracts.governance import ModelAccess
 from contracts.plan import DispatchPlan, RouteReason
 from contracts.sealing import SealedBody
 from services.common.model_quality import QualityEntry
@@ -342,3 +343,23 @@ def test_a_max_tokens_no_window_holds_is_blamed_on_max_tokens() -> None:
     assert refused.value.info.code is ErrorCode.CONTEXT_LENGTH_EXCEEDED
     assert refused.value.info.param == "max_tokens"
     assert "10000000" in refused.value.info.message
+
+
+def test_a_projects_model_permissions_hold_in_every_kind_of_plan() -> None:
+    only_haiku = ModelAccess(mode="allow_list", model_ids=["anthropic/claude-haiku-4-5"])
+    auto = plan_for(envelope("auto:best").model_copy(update={"model_access": only_haiku}))
+    assert [t.canonical_id for t in auto.targets] == ["anthropic/claude-haiku-4-5"]
+
+    config = RoutingConfig.model_validate(
+        {"routes": {"team": {"candidates": [{"model": "gpt-4o-mini"}, {"model": "gpt-4o"}]}}}
+    )
+    no_mini = ModelAccess(mode="deny_list", model_ids=["openai/gpt-4o-mini"])
+    routed = envelope("team").model_copy(update={"model_access": no_mini, "features": None})
+    plan = plan_for(routed, config)
+    assert [t.canonical_id for t in plan.targets] == ["openai/gpt-4o"]
+    assert "openai/gpt-4o-mini: not allowed" in plan.passed_over
+
+    nothing = ModelAccess(mode="allow_list", model_ids=[])
+    with pytest.raises(PlanRefused) as refused:
+        plan_for(routed.model_copy(update={"model_access": nothing}), config)
+    assert refused.value.info.code is ErrorCode.PERMISSION_DENIED
