@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +21,7 @@ import yaml
 
 from services.stack import RunningStack
 from services.stack._layout import REPO_ROOT
+from tests.e2e.e2e_support import Metering
 from tests.e2e.faults.fault_support import kill, restart, restored
 
 pytestmark = pytest.mark.e2e
@@ -82,7 +82,7 @@ def new_account(admin: httpx.Client, project_id: str, name: str = "ci") -> dict[
 
 
 def test_a_project_key_is_shown_once_and_authenticates_as_its_project(
-    admin: httpx.Client, full_stack: RunningStack
+    admin: httpx.Client, metering: Metering
 ) -> None:
     project = new_project(admin, "search team")
     assert project["status"] == "active"
@@ -103,25 +103,9 @@ def test_a_project_key_is_shown_once_and_authenticates_as_its_project(
     assert answered.status_code == 200, answered.text
     # The metering API answers the admin; the usage row names the project and the key.
     request_id = answered.headers["x-request-id"]
-    rows = wait_usage(full_stack, request_id)
+    rows = metering.wait_rows(request_id)
     assert rows[0]["tenant"] == project["id"]
     assert rows[0]["key_id"] == account["api_key"]["id"]
-
-
-def wait_usage(full_stack: RunningStack, request_id: str) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 30
-    while True:
-        response = httpx.get(
-            f"http://127.0.0.1:{full_stack.layout.metering_port}/v1/usage/events",
-            params={"request_id": request_id},
-            headers={"authorization": f"Bearer {full_stack.admin_key}"},
-            timeout=10.0,
-            trust_env=False,
-        )
-        rows: list[dict[str, Any]] = response.json().get("rows", [])
-        if rows or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.25)
 
 
 def test_a_deleted_key_or_an_archived_project_stops_working_at_once(admin: httpx.Client) -> None:

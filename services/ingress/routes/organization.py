@@ -33,7 +33,7 @@ from services.common.governance import (
     GovernanceWriter,
     key_sha256,
 )
-from services.ingress.auth import KeyRing
+from services.ingress.auth import KeyRing, Principal
 from services.ingress.body import read_json_body
 from services.ingress.deps import PrincipalDep, SettingsDep
 from services.ingress.errors import ApiError
@@ -86,7 +86,7 @@ def _view(request: Request) -> GovernanceView:
     return keys.governance
 
 
-def _owner_only(principal: PrincipalDep) -> None:
+def _owner_only(principal: Principal) -> None:
     if not principal.is_admin:
         raise ApiError(
             ErrorInfo(
@@ -113,19 +113,13 @@ def _now_s() -> int:
 async def _name(request: Request, settings: SettingsDep, *, required: bool) -> str | None:
     body = await read_json_body(request, limit=settings.max_body_bytes)
     if not isinstance(body, dict):
-        raise ApiError(
-            ErrorInfo(code=ErrorCode.INVALID_REQUEST, message="The body must be a JSON object.")
-        )
+        raise _invalid("The body must be a JSON object.")
     name = body.get("name")
     if name is None and not required:
         return None
     if not isinstance(name, str) or not name.strip() or len(name) > _MAX_NAME:
-        raise ApiError(
-            ErrorInfo(
-                code=ErrorCode.INVALID_REQUEST,
-                message=f"'name' must be a non-empty string of at most {_MAX_NAME} characters.",
-                param="name",
-            )
+        raise _invalid(
+            f"'name' must be a non-empty string of at most {_MAX_NAME} characters.", param="name"
         )
     return name.strip()
 
@@ -214,7 +208,9 @@ def _api_key_json(key: ApiKeyRecord, account: ServiceAccountRecord | None) -> di
     }
 
 
-def _project(request: Request, project_id: str) -> ProjectRecord:
+def _owned_project(request: Request, principal: Principal, project_id: str) -> ProjectRecord:
+    """The project a route works on, once the caller is known to own it."""
+    _owner_only(principal)
     project: ProjectRecord | None = _view(request).projects.get(project_id)
     if project is None:
         raise _not_found("project", project_id)
@@ -256,16 +252,14 @@ async def create_project(
 async def retrieve_project(
     project_id: str, request: Request, principal: PrincipalDep
 ) -> dict[str, Any]:
-    _owner_only(principal)
-    return _project_json(_project(request, project_id))
+    return _project_json(_owned_project(request, principal, project_id))
 
 
 @router.post("/projects/{project_id}")
 async def modify_project(
     project_id: str, request: Request, principal: PrincipalDep, settings: SettingsDep
 ) -> dict[str, Any]:
-    _owner_only(principal)
-    project = _project(request, project_id)
+    project = _owned_project(request, principal, project_id)
     name = await _name(request, settings, required=False)
     if not project.active:
         raise ApiError(
@@ -284,8 +278,7 @@ async def modify_project(
 async def archive_project(
     project_id: str, request: Request, principal: PrincipalDep
 ) -> dict[str, Any]:
-    _owner_only(principal)
-    project = _project(request, project_id)
+    project = _owned_project(request, principal, project_id)
     if project.active:
         # Its keys stop working on every replica as the record is read (services.ingress.auth).
         project = project.model_copy(update={"archived_at": _now_s()})
@@ -312,8 +305,7 @@ def _account(request: Request, project_id: str, account_id: str) -> ServiceAccou
 async def list_service_accounts(
     project_id: str, request: Request, principal: PrincipalDep
 ) -> dict[str, Any]:
-    _owner_only(principal)
-    _project(request, project_id)
+    _owned_project(request, principal, project_id)
     return _page(_accounts_of(request, project_id), request, _service_account_json, lambda a: a.id)
 
 
@@ -321,8 +313,7 @@ async def list_service_accounts(
 async def create_service_account(
     project_id: str, request: Request, principal: PrincipalDep, settings: SettingsDep
 ) -> dict[str, Any]:
-    _owner_only(principal)
-    project = _project(request, project_id)
+    project = _owned_project(request, principal, project_id)
     name = await _name(request, settings, required=True)
     assert name is not None
     if not project.active:
@@ -364,8 +355,7 @@ async def create_service_account(
 async def retrieve_service_account(
     project_id: str, service_account_id: str, request: Request, principal: PrincipalDep
 ) -> dict[str, Any]:
-    _owner_only(principal)
-    _project(request, project_id)
+    _owned_project(request, principal, project_id)
     return _service_account_json(_account(request, project_id, service_account_id))
 
 
@@ -373,8 +363,7 @@ async def retrieve_service_account(
 async def delete_service_account(
     project_id: str, service_account_id: str, request: Request, principal: PrincipalDep
 ) -> dict[str, Any]:
-    _owner_only(principal)
-    _project(request, project_id)
+    _owned_project(request, principal, project_id)
     account = _account(request, project_id, service_account_id)
     keys = [k for k in _view(request).api_keys.values() if k.service_account_id == account.id]
     await _remove(request, *(("api_key", k.id) for k in keys), ("service_account", account.id))
@@ -399,8 +388,7 @@ def _key(request: Request, project_id: str, key_id: str) -> ApiKeyRecord:
 async def list_api_keys(
     project_id: str, request: Request, principal: PrincipalDep
 ) -> dict[str, Any]:
-    _owner_only(principal)
-    _project(request, project_id)
+    _owned_project(request, principal, project_id)
     view = _view(request)
     keys = _by_age(
         [k for k in view.api_keys.values() if k.project_id == project_id],
@@ -418,8 +406,7 @@ async def list_api_keys(
 async def retrieve_api_key(
     project_id: str, api_key_id: str, request: Request, principal: PrincipalDep
 ) -> dict[str, Any]:
-    _owner_only(principal)
-    _project(request, project_id)
+    _owned_project(request, principal, project_id)
     key = _key(request, project_id, api_key_id)
     return _api_key_json(key, _view(request).service_accounts.get(key.service_account_id))
 
@@ -428,8 +415,7 @@ async def retrieve_api_key(
 async def delete_api_key(
     project_id: str, api_key_id: str, request: Request, principal: PrincipalDep
 ) -> dict[str, Any]:
-    _owner_only(principal)
-    _project(request, project_id)
+    _owned_project(request, principal, project_id)
     key = _key(request, project_id, api_key_id)
     await _remove(request, ("api_key", key.id))
     return {"object": "organization.project.api_key.deleted", "id": key.id, "deleted": True}
@@ -483,8 +469,7 @@ def _invalid(message: str, *, param: str | None = None) -> ApiError:
 async def retrieve_model_permissions(
     project_id: str, request: Request, principal: PrincipalDep
 ) -> dict[str, Any]:
-    _owner_only(principal)
-    _project(request, project_id)
+    _owned_project(request, principal, project_id)
     return _permissions_json(_view(request).model_access.get(project_id))
 
 
@@ -494,8 +479,7 @@ async def update_model_permissions(
 ) -> dict[str, Any]:
     """Model ids are stored as canonical ``provider/model`` ids: an alias or a bare id names
     the same model whichever way a request later spells it."""
-    _owner_only(principal)
-    _project(request, project_id)
+    _owned_project(request, principal, project_id)
     access = await _requested_access(request, settings)
     await _save(request, ModelPermissionsRecord(id=project_id, access=access))
     return _permissions_json(access)
@@ -505,7 +489,6 @@ async def update_model_permissions(
 async def delete_model_permissions(
     project_id: str, request: Request, principal: PrincipalDep
 ) -> dict[str, Any]:
-    _owner_only(principal)
-    _project(request, project_id)
+    _owned_project(request, principal, project_id)
     await _remove(request, ("model_permissions", project_id))
     return {"object": "project.model_permissions.deleted", "deleted": True}

@@ -17,18 +17,17 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from contracts._base import now_ms
 from contracts.catalogue import ModelCard, default_catalogue
-from contracts.envelope import ClientProtocol, Mode, RequestEnvelope
+from contracts.envelope import RequestEnvelope
 from contracts.errors import ErrorCode
 from contracts.features import RequestFeatures, TaskType
 from contracts.governance import ModelAccess
 from contracts.plan import DispatchPlan, RouteReason
-from contracts.sealing import SealedBody
 from services.common.model_quality import QualityEntry
 from services.common.routing_config import ConfigError, ProviderSettings, RoutingConfig
 from services.common.routing_policy import BUILT_IN, Policy, TaskOverride, Weights
 from services.router.auto import AutoChooser
+from services.router.evaluation.decision import decision_envelope
 from services.router.planning import CataloguePlanner, PlanRefused
 
 CATALOGUE = default_catalogue()
@@ -36,19 +35,7 @@ CATALOGUE = default_catalogue()
 
 def envelope(model: str = "auto", **features: object) -> RequestEnvelope:
     found = RequestFeatures.model_validate({"prompt_tokens": 50, **features})
-    return RequestEnvelope(
-        request_id="r1",
-        tenant="t",
-        key_id="k",
-        client_protocol=ClientProtocol.OPENAI_CHAT,
-        mode=Mode.SYNC,
-        requested_model=model,
-        prompt_tokens_estimate=found.prompt_tokens,
-        features=found,
-        sealed_body=SealedBody(nonce="AAAA", ciphertext="AAAA"),
-        created_at_ms=now_ms(),
-        deadline_ms=now_ms() + 60_000,
-    )
+    return decision_envelope(model, found)
 
 
 class Latencies:
