@@ -24,6 +24,9 @@ class ErrorCode(StrEnum):
     # A vendor refused the content on policy grounds; another vendor's policy may differ.
     CONTENT_POLICY = "content_policy"
     RATE_LIMITED = "rate_limited"
+    # The project's prepaid credit cannot cover the request, or its spend limit is reached:
+    # OpenAI's code for running out of quota, with HTTP's Payment Required.
+    INSUFFICIENT_QUOTA = "insufficient_quota"
     CANCELLED = "cancelled"  # the caller went away (closed its stream) before the answer ended
     # the vendor's fault
     VENDOR_RATE_LIMITED = "vendor_rate_limited"
@@ -60,6 +63,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.INSUFFICIENT_QUOTA: 402,
     # nginx's "client closed request": nobody reads it, but logs and usage rows say what happened.
     ErrorCode.CANCELLED: 499,
     ErrorCode.VENDOR_RATE_LIMITED: 429,
@@ -78,6 +82,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
 _OPENAI_TYPE: dict[int, str] = {
     400: "invalid_request_error",
     401: "authentication_error",
+    402: "insufficient_quota",
     403: "permission_error",
     404: "invalid_request_error",
     413: "invalid_request_error",

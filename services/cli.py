@@ -9,11 +9,15 @@ from typing import Annotated, Literal
 
 import typer
 
+# Cheap to import: the admin commands load httpx only when one runs.
+from services.admin_cli import create_app as create_admin_app
+
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Switchyard: an AI model router."
 )
 routing_app = typer.Typer(no_args_is_help=True, help="Evaluate the router's automatic choice.")
 app.add_typer(routing_app, name="routing")
+app.add_typer(create_admin_app(), name="admin")
 
 # services.router.evaluation.datasets.DatasetFormat, spelled again because importing it here
 # would load pydantic for every command; tests/unit/router/test_routing_eval.py pins the two.
@@ -135,14 +139,14 @@ def routing_eval(
 def _adopt_stack_env() -> None:
     """Client commands find the local stack's addresses in ``$SWITCHYARD_HOME/stack.env``
     (written by ``switchyard up``); variables already set win."""
+    from services.common.stack_env import parse_stack_env
+
     home = Path(os.environ.get("SWITCHYARD_HOME") or ".local")
     env_file = home / "stack.env"
     if not env_file.is_file():
         return
-    for line in env_file.read_text().splitlines():
-        name, sep, value = line.partition("=")
-        if sep and name.startswith("SWITCHYARD_"):
-            os.environ.setdefault(name, value)
+    for name, value in parse_stack_env(env_file.read_text()).items():
+        os.environ.setdefault(name, value)
 
 
 def main() -> None:

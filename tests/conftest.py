@@ -57,11 +57,13 @@ def _child_environ() -> dict[str, str]:
     """The environment the test stack's processes inherit: this one, minus the developer's own
     Switchyard settings and vendor keys, so the services talk to the vendor simulator and to
     nothing real, whatever the shell that ran pytest had exported."""
-    return {
+    inherited = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith("SWITCHYARD_") and not key.endswith("_API_KEY")
     }
+    # Key-use summaries every 2 s rather than every minute, so the audit test sees one.
+    return {**inherited, "SWITCHYARD_KEY_USE_SUMMARY_S": "2"}
 
 
 def _claim_and_wipe(home: Path) -> None:

@@ -80,12 +80,20 @@ class OutcomeDelivery:
             )
 
     async def deliver_error(
-        self, envelope: RequestEnvelope, info: ErrorInfo, *, attempt_id: str = "none"
+        self,
+        envelope: RequestEnvelope,
+        info: ErrorInfo,
+        *,
+        attempt_id: str = "none",
+        attempts: int = 0,
     ) -> None:
+        """``attempts``: the vendor attempts made before this failure (ingress releases the
+        request's credit hold once metering has settled that many)."""
         final = ReplyFinal(
             request_id=envelope.request_id,
             attempt_id=attempt_id,
             status=OutcomeStatus.ERROR,
             error=info,
+            attempts=attempts,
         )
         await self.deliver(envelope, final, body_key=None)

@@ -18,18 +18,28 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from contracts.governance import (
+    AdminKeyRecord,
     ApiKeyRecord,
+    CreditGrantRecord,
+    DataRetentionRecord,
     GovernanceRecord,
     ModelAccess,
     ModelPermissionsRecord,
     ProjectRecord,
+    ProjectUserRecord,
+    RateLimitRecord,
     ServiceAccountRecord,
+    SpendAlertRecord,
+    SpendLimitRecord,
+    UserRecord,
     record_key,
 )
 from contracts.topics import GOVERNANCE
@@ -46,61 +56,117 @@ def key_sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+# Which of the view's tables holds each kind of record.
+_TABLES: dict[str, str] = {
+    "project": "projects",
+    "user": "users",
+    "project_user": "project_users",
+    "service_account": "service_accounts",
+    "api_key": "api_keys",
+    "admin_api_key": "admin_keys",
+    "model_permissions": "model_permissions",
+    "rate_limit": "rate_limits",
+    "spend_limit": "spend_limits",
+    "credit_grant": "credit_grants",
+    "spend_alert": "spend_alerts",
+    "data_retention": "data_retention",
+}
+
+
 @dataclass
 class GovernanceView:
-    """The current records, by id; keys also by the digest of their value."""
+    """The current records, by id, with the indexes the request path reads: keys by the
+    digest of their value, rate limits by project and model, credit granted by project."""
 
     projects: dict[str, ProjectRecord] = field(default_factory=dict)
+    users: dict[str, UserRecord] = field(default_factory=dict)
+    project_users: dict[str, ProjectUserRecord] = field(default_factory=dict)
     service_accounts: dict[str, ServiceAccountRecord] = field(default_factory=dict)
     api_keys: dict[str, ApiKeyRecord] = field(default_factory=dict)
-    model_access: dict[str, ModelAccess] = field(default_factory=dict)  # by project id
-    _keys_by_digest: dict[str, ApiKeyRecord] = field(default_factory=dict)
+    admin_keys: dict[str, AdminKeyRecord] = field(default_factory=dict)
+    model_permissions: dict[str, ModelPermissionsRecord] = field(default_factory=dict)
+    rate_limits: dict[str, RateLimitRecord] = field(default_factory=dict)
+    spend_limits: dict[str, SpendLimitRecord] = field(default_factory=dict)
+    credit_grants: dict[str, CreditGrantRecord] = field(default_factory=dict)
+    spend_alerts: dict[str, SpendAlertRecord] = field(default_factory=dict)
+    data_retention: dict[str, DataRetentionRecord] = field(default_factory=dict)
+    _keys_by_digest: dict[str, ApiKeyRecord | AdminKeyRecord] = field(default_factory=dict)
+    _limits_by_model: dict[tuple[str, str], RateLimitRecord] = field(default_factory=dict)
+    _granted: dict[str, Decimal] = field(default_factory=dict)
 
     def apply(self, key: bytes, value: bytes | None) -> None:
         kind, _, entity_id = key.decode().partition(":")
+        table_name = _TABLES.get(kind)
+        if table_name is None:
+            raise ValueError(f"unknown governance record kind {kind!r}")
+        table: dict[str, Any] = getattr(self, table_name)
+        old = table.pop(entity_id, None)
+        if old is not None:
+            self._unindex(old)
         if value is None:
-            self._delete(kind, entity_id)
             return
         record = _RECORD.validate_json(value)
-        if isinstance(record, ProjectRecord):
-            self.projects[record.id] = record
-        elif isinstance(record, ServiceAccountRecord):
-            self.service_accounts[record.id] = record
-        elif isinstance(record, ModelPermissionsRecord):
-            self.model_access[record.id] = record.access
-        else:
-            old = self.api_keys.get(record.id)
-            if old is not None:
-                self._keys_by_digest.pop(old.sha256, None)
-            self.api_keys[record.id] = record
+        table[record.id] = record
+        self._index(record)
+
+    def _index(self, record: Any) -> None:
+        if isinstance(record, ApiKeyRecord | AdminKeyRecord):
             self._keys_by_digest[record.sha256] = record
+        elif isinstance(record, RateLimitRecord):
+            self._limits_by_model[(record.project_id, record.model)] = record
+        elif isinstance(record, CreditGrantRecord):
+            granted = self._granted.get(record.project_id, Decimal(0))
+            self._granted[record.project_id] = granted + record.amount_usd
 
-    def _delete(self, kind: str, entity_id: str) -> None:
-        if kind == "project":
-            self.projects.pop(entity_id, None)
-        elif kind == "service_account":
-            self.service_accounts.pop(entity_id, None)
-        elif kind == "model_permissions":
-            self.model_access.pop(entity_id, None)
-        elif kind == "api_key":
-            old = self.api_keys.pop(entity_id, None)
-            if old is not None:
-                self._keys_by_digest.pop(old.sha256, None)
+    def _unindex(self, record: Any) -> None:
+        if isinstance(record, ApiKeyRecord | AdminKeyRecord):
+            self._keys_by_digest.pop(record.sha256, None)
+        elif isinstance(record, RateLimitRecord):
+            self._limits_by_model.pop((record.project_id, record.model), None)
+        elif isinstance(record, CreditGrantRecord):
+            self._granted[record.project_id] -= record.amount_usd
 
-    def key_for(self, value: str, *, now_s: float | None = None) -> ApiKeyRecord | None:
-        """The live key with this value: not deleted, not expired, its service account and
-        project still there and the project not archived."""
+    def key_for(
+        self, value: str, *, now_s: float | None = None
+    ) -> ApiKeyRecord | AdminKeyRecord | None:
+        """The live key with this value: not deleted, not expired, and whoever holds it still
+        there (a project key's project also not archived)."""
         found = self._keys_by_digest.get(key_sha256(value))
         if found is None:
             return None
         if found.expires_at is not None and found.expires_at <= (now_s or time.time()):
             return None
+        if found.user_id is not None and found.user_id not in self.users:
+            return None
+        if isinstance(found, AdminKeyRecord):
+            return found
         project = self.projects.get(found.project_id)
         if project is None or not project.active:
             return None
-        if found.service_account_id not in self.service_accounts:
-            return None
+        if found.service_account_id is not None:
+            if found.service_account_id not in self.service_accounts:
+                return None
+        elif found.user_id is None or self.project_role(found.project_id, found.user_id) is None:
+            return None  # a person's key lapses when they leave the project
         return found
+
+    def project_role(self, project_id: str, user_id: str) -> str | None:
+        member = self.project_users.get(ProjectUserRecord.make_id(project_id, user_id))
+        return member.role if member else None
+
+    def roles_in_projects(self, user_id: str) -> dict[str, str]:
+        return {m.project_id: m.role for m in self.project_users.values() if m.user_id == user_id}
+
+    def model_access(self, project_id: str) -> ModelAccess | None:
+        found = self.model_permissions.get(project_id)
+        return found.access if found else None
+
+    def rate_limit(self, project_id: str, model: str) -> RateLimitRecord | None:
+        return self._limits_by_model.get((project_id, model))
+
+    def granted_usd(self, project_id: str) -> Decimal | None:
+        """Credit granted to the project; None: it has never had any (not prepaid)."""
+        return self._granted.get(project_id)
 
 
 class GovernanceFeed:
@@ -157,7 +223,7 @@ class GovernanceFeed:
                     continue
                 try:
                     self.view.apply(record.key, record.value)
-                except (ValidationError, UnicodeDecodeError) as exc:
+                except ValueError as exc:  # a ValidationError or a bad key, too
                     # A record this build cannot read (from a newer one) must not stop the
                     # feed: the rest of the state still has to apply.
                     log.error("governance record at offset %d skipped: %s", record.offset, exc)
@@ -180,10 +246,7 @@ class GovernanceWriter:
         self._producer = producer
         self._feed = feed
 
-    async def put(
-        self,
-        record: ProjectRecord | ServiceAccountRecord | ApiKeyRecord | ModelPermissionsRecord,
-    ) -> None:
+    async def put(self, record: GovernanceRecord) -> None:
         await self._publish(record_key(record.kind, record.id), record.to_bytes())
 
     async def delete(self, kind: str, entity_id: str) -> None:

@@ -137,7 +137,15 @@ def text_features(text: str) -> RequestFeatures:
     return _features(last_user=text, prompt_tokens=count_tokens(text) + _PER_MESSAGE, turns=1)
 
 
-def features_of(chat: ChatRequest) -> RequestFeatures:
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    prompt_tokens: int
+    images: int
+    turns: int
+    last_user: str
+
+
+def _read(chat: ChatRequest) -> _Reading:
     count = _TokenCount()
     overhead = 0
     if chat.system:
@@ -170,12 +178,28 @@ def features_of(chat: ChatRequest) -> RequestFeatures:
                 last_user = "\n".join(texts)
     for tool in chat.tools:
         count.add(tool.model_dump_json(exclude_none=True))
+    return _Reading(
+        prompt_tokens=count.tokens + overhead + _PER_IMAGE * images,
+        images=images,
+        turns=turns,
+        last_user=last_user,
+    )
+
+
+def prompt_tokens(chat: ChatRequest) -> int:
+    """The request's prompt tokens, counted as ``features_of`` counts them (and at the same
+    bounded cost): what admission holds credit and rate limits for."""
+    return _read(chat).prompt_tokens
+
+
+def features_of(chat: ChatRequest) -> RequestFeatures:
+    reading = _read(chat)
     response_format = chat.response_format
     return _features(
-        last_user=last_user,
-        prompt_tokens=count.tokens + overhead + _PER_IMAGE * images,
-        turns=turns,
-        images=images,
+        last_user=reading.last_user,
+        prompt_tokens=reading.prompt_tokens,
+        turns=reading.turns,
+        images=reading.images,
         tools=len(chat.tools),
         json_mode=response_format is not None and response_format.type == "json_object",
         json_schema=response_format is not None and response_format.type == "json_schema",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -12,16 +13,19 @@ from fastapi import FastAPI
 
 from contracts.catalogue import default_catalogue
 from services.common import prompt_features
+from services.common.access import KeyRing
+from services.common.audit import AuditTrail, KeyUseSummary
 from services.common.gc_tuning import tune_gc
 from services.common.governance import GovernanceFeed, GovernanceWriter
 from services.common.routing_config import ConfigWatch
-from services.ingress.auth import KeyRing
+from services.ingress.admission import Admission
 from services.ingress.errors import install_error_handlers
 from services.ingress.gateway import Gateway
 from services.ingress.model_names import ModelNames
 from services.ingress.openapi import router as openapi_router
 from services.ingress.routes import chat, health, models, organization, providers
 from services.ingress.settings import IngressSettings
+from services.ingress.spend_alerts import SpendAlerts
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +52,15 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
         await gateway.start()
         await governance.start()
         await config.start()
+        key_uses_task = asyncio.create_task(key_uses.run(), name="key-use-summary")
         try:
             yield
         finally:
+            key_uses_task.cancel()  # flushes the last window of key uses
+            with contextlib.suppress(asyncio.CancelledError):
+                await key_uses_task
+            await alerts.stop()
+            await trail.drain()
             await config.stop()
             await governance.stop()
             await gateway.stop()
@@ -67,10 +77,18 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.gateway = gateway
     app.state.catalogue = catalogue
-    app.state.model_names = ModelNames(catalogue, config, auto_routing=settings.auto_routing)
+    names = ModelNames(catalogue, config, auto_routing=settings.auto_routing)
+    app.state.model_names = names
     admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
     app.state.keys = KeyRing(admin_key, governance.view)
     app.state.governance = GovernanceWriter(gateway.producer, governance)
+    trail = AuditTrail(gateway.producer)
+    app.state.audit = trail
+    key_uses = KeyUseSummary(trail, interval_s=settings.key_use_summary_s)
+    app.state.key_uses = key_uses
+    alerts = SpendAlerts(gateway.redis, governance.view, trail)
+    admission = Admission(gateway.redis, governance.view, names, trail, alerts)
+    app.state.admission = admission
     install_error_handlers(app)
     app.include_router(chat.router)
     app.include_router(models.router)

@@ -9,8 +9,10 @@ from fastapi import Depends, Request
 
 from contracts.catalogue import Catalogue
 from contracts.errors import ErrorCode, ErrorInfo
+from services.common.access import KeyRing, Principal
 from services.common.admin_key import presented_key
-from services.ingress.auth import KeyRing, Principal
+from services.common.audit import KeyUseSummary
+from services.ingress.admission import Admission
 from services.ingress.errors import ApiError
 from services.ingress.gateway import Gateway
 from services.ingress.model_names import ModelNames
@@ -37,6 +39,11 @@ async def _model_names(request: Request) -> ModelNames:
     return names
 
 
+async def _admission(request: Request) -> Admission:
+    admission: Admission = request.app.state.admission
+    return admission
+
+
 async def _principal(request: Request) -> Principal:
     keys: KeyRing = request.app.state.keys
     key = presented_key(request)
@@ -47,7 +54,13 @@ async def _principal(request: Request) -> Principal:
             if key is None
             else "Incorrect API key provided."
         )
-        raise ApiError(ErrorInfo(code=ErrorCode.AUTHENTICATION, message=message))
+        info = ErrorInfo(code=ErrorCode.AUTHENTICATION, message=message)
+        if key is not None:  # a wrong key is worth an audit entry; a missing one is noise
+            admission: Admission = request.app.state.admission
+            admission.deny(None, info, request=request)  # raises
+        raise ApiError(info)
+    uses: KeyUseSummary = request.app.state.key_uses
+    uses.count(principal.key_id, principal.project_id)
     return principal
 
 
@@ -56,3 +69,4 @@ GatewayDep = Annotated[Gateway, Depends(_gateway)]
 CatalogueDep = Annotated[Catalogue, Depends(_catalogue)]
 ModelNamesDep = Annotated[ModelNames, Depends(_model_names)]
 PrincipalDep = Annotated[Principal, Depends(_principal)]
+AdmissionDep = Annotated[Admission, Depends(_admission)]

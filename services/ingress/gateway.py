@@ -47,6 +47,7 @@ class PublishFailed(Exception):
 class Submission:
     """A request as the route hands it over."""
 
+    request_id: str
     protocol: ClientProtocol
     mode: Mode
     model: str
@@ -96,7 +97,7 @@ class Gateway:
         if not self.kafka.up:
             # Known down: say so now (before sealing anything), not after the publish time-out.
             raise PublishFailed(_unavailable())
-        request_id = uuid.uuid4().hex
+        request_id = submission.request_id
         created = now_ms()
         deadline = created + int(submission.timeout_s * 1000)
         body_key = new_key()
@@ -144,6 +145,10 @@ class Gateway:
             log.warning("could not publish request %s: %s", request_id, type(exc).__name__)
             raise PublishFailed(_unavailable()) from exc
         return request_id, subscription
+
+    @staticmethod
+    def new_request_id() -> str:
+        return uuid.uuid4().hex
 
     def abandon(self, request_id: str) -> None:
         """The caller went away mid-stream: ask the worker to stop the vendor call. Fire and

@@ -7,7 +7,9 @@ trip through Kafka; the router resolves the names again, for real, when it plans
 
 from __future__ import annotations
 
-from contracts.catalogue import Catalogue, UnknownModel
+import contextlib
+
+from contracts.catalogue import Catalogue, ModelCard, UnknownModel
 from contracts.errors import ErrorCode, ErrorInfo
 from contracts.governance import ModelAccess
 from services.common.routing_config import ConfigWatch
@@ -62,3 +64,35 @@ class ModelNames:
                 param=param,
             )
         return None
+
+    def reachable(self, name: str, access: ModelAccess | None = None) -> list[ModelCard]:
+        """Every model a request naming ``name`` may end up answered by: the model and its
+        configured fallbacks, a route's candidates, or a policy's (every rated model when the
+        policy names none). What admission prices a request's hold at: the dearest of them."""
+        config = self.config()
+        policy = policy_name(name)
+        names: list[str] = []
+        if policy is not None:
+            found = config.policy(policy)
+            if found is not None:
+                if found.candidates is None:
+                    names = list(config.quality_table())
+                for candidates in [found.candidates, *(o.candidates for o in found.tasks.values())]:
+                    names += candidates or []
+        elif name in config.routes:
+            names = [c.model for c in config.routes[name].candidates]
+        else:
+            names = [name]
+        cards: dict[str, ModelCard] = {}
+        for each in names:
+            try:
+                card = self.catalogue.resolve(each).card
+            except UnknownModel:
+                continue
+            cards[card.canonical_id] = card
+            if policy is None:
+                for fallback in config.fallbacks.get(card.canonical_id, []):
+                    with contextlib.suppress(UnknownModel):
+                        spare = self.catalogue.resolve(fallback).card
+                        cards[spare.canonical_id] = spare
+        return [c for c in cards.values() if access is None or access.allows(c.canonical_id)]

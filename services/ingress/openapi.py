@@ -1,9 +1,11 @@
 """The ingress's OpenAPI document, served at ``GET /openapi.json``.
 
-The paths are written here, by hand, to say exactly what the ingress serves. The schemas of the
-request and response bodies are OpenAI's own, taken from OpenAI's published OpenAPI document and
-trimmed to what the ingress honours (``trim_openai_schemas``); the result is kept beside this
-module in ``openapi_schemas.json``, so serving the document needs nothing outside the package.
+The paths are written by hand, to say exactly what the ingress serves: here, and the Admin
+API's in ``openapi_admin``. The schemas of the request and response bodies are OpenAI's own,
+taken from OpenAI's published OpenAPI document and trimmed to what the ingress honours
+(``trim_openai_schemas``: ``_ROOTS``, the schemas the Admin API cites, and what they refer to);
+the result is kept beside this module in ``openapi_schemas.json``, so serving the document needs
+nothing outside the package. What Switchyard adds to them is added as the document is built.
 A unit test regenerates the schemas from ``shared/specs/openai-openapi.yaml`` and compares, so
 the two cannot drift apart. To refresh them after OpenAI's document changes::
 
@@ -21,6 +23,13 @@ from typing import Any
 
 from fastapi import APIRouter
 from starlette.responses import Response
+
+from services.ingress.openapi_admin import (
+    SWITCHYARD_FIELDS,
+    SWITCHYARD_SCHEMAS,
+    admin_paths,
+    with_switchyard_schemas,
+)
 
 SCHEMAS_FILE = Path(__file__).with_name("openapi_schemas.json")
 
@@ -76,20 +85,15 @@ _ROOTS = (
     "ListModelsResponse",
     "Model",
     "ErrorResponse",
-    "ProjectListResponse",
-    "ProjectCreateRequest",
-    "ProjectUpdateRequest",
-    "ProjectServiceAccountListResponse",
-    "ProjectServiceAccountCreateRequest",
-    "ProjectServiceAccountCreateResponse",
-    "ProjectServiceAccountDeleteResponse",
-    "ProjectApiKeyListResponse",
-    "ProjectApiKeyDeleteResponse",
-    "ProjectModelPermissions",
-    "ProjectModelPermissionsUpdateRequest",
-    "ProjectModelPermissionsDeleteResponse",
 )
 _REF = "#/components/schemas/"
+
+
+def _admin_roots() -> list[str]:
+    """OpenAI's schemas the Admin API cites (``services.ingress.openapi_admin``): those its
+    operations and Switchyard's schemas refer to, and those Switchyard adds fields to."""
+    cited = _refs(admin_paths()) | _refs(SWITCHYARD_SCHEMAS) | set(SWITCHYARD_FIELDS)
+    return sorted(cited - set(SWITCHYARD_SCHEMAS))
 
 
 def trim_openai_schemas(openai_spec: dict[str, Any]) -> dict[str, Any]:
@@ -102,7 +106,7 @@ def trim_openai_schemas(openai_spec: dict[str, Any]) -> dict[str, Any]:
         name: schema for name, schema in request["properties"].items() if name in REQUEST_PROPERTIES
     }
     kept: dict[str, Any] = {"CreateChatCompletionRequest": _without_dropped(request)}
-    pending = [name for name in _ROOTS if name not in kept]
+    pending = [name for name in (*_ROOTS, *_admin_roots()) if name not in kept]
     pending += sorted(_refs(kept["CreateChatCompletionRequest"]))
     while pending:
         name = pending.pop()
@@ -182,6 +186,27 @@ def _error(description: str) -> dict[str, Any]:
 
 
 _AUTH_ERRORS = {"401": _error("No API key, or an unknown one.")}
+_KEYS = (
+    "An API key, as `Authorization: Bearer <key>` (or `x-api-key: <key>`). Organization keys: "
+    "the bootstrap admin key (`SWITCHYARD_ADMIN_KEY`), which acts as the organization's owner, "
+    "and admin API keys (`sk-sy-admin-...`), which act with their person's organization and "
+    "project roles (as the owner when they have no person) and may not call models. Project "
+    "keys (`sk-sy-proj-...`), held by a service account or a person in a project, act in that "
+    "project only, with their holder's role there. A role is a fixed set of permissions "
+    "(`GET /v1/organization/roles`); each Admin API operation names the permission it needs. "
+    "One needed in the project is granted by an organization role or by a role in that "
+    "project; one needed in the organization only by an organization role."
+)
+# OpenAI's rate limit headers, sent when the project limits the model asked for.
+_RATE_LIMIT_HEADERS = {
+    f"x-ratelimit-{figure}-{kind}": {"schema": {"type": "string"}, "description": description}
+    for kind in ("requests", "tokens")
+    for figure, description in (
+        ("limit", f"The project's limit of {kind} per minute on the model."),
+        ("remaining", f"The {kind} left in the current minute."),
+        ("reset", "How long until the limit is whole again, e.g. `1500ms`."),
+    )
+}
 _HEALTH = {
     "type": "object",
     "required": ["ok", "parts"],
@@ -248,7 +273,7 @@ def _with_fallback_list(schemas: dict[str, Any]) -> dict[str, Any]:
 
 def build_openapi(schemas: dict[str, Any]) -> dict[str, Any]:
     """The OpenAPI document of the ingress, around the component ``schemas``."""
-    schemas = _with_fallback_list(schemas)
+    schemas = with_switchyard_schemas(_with_fallback_list(schemas))
     chat_responses = {
         "200": {
             "description": "The completion; a stream of chunks when the request set `stream`.",
@@ -264,13 +289,34 @@ def build_openapi(schemas: dict[str, Any]) -> dict[str, Any]:
                 "x-switchyard-attempts": {"schema": {"type": "string"}},
                 "x-switchyard-route": {"schema": {"type": "string"}},
                 "x-switchyard-task": {"schema": {"type": "string"}},
+                **_RATE_LIMIT_HEADERS,
             },
         },
         "400": _error("The request is malformed, or asks for something this router refuses."),
         **_AUTH_ERRORS,
+        "402": _error(
+            "`insufficient_quota`: the project's prepaid credit cannot cover the request's "
+            "maximum cost, or the request would pass the project's monthly spend limit."
+        ),
+        "403": _error(
+            "The key may not call models (it needs `api.model.request`; admin API keys never "
+            "may), or the project's model permissions forbid the model."
+        ),
         "404": _error("The model is not in the catalogue."),
         "413": _error("The request body is larger than the limit."),
-        "429": _error("The vendor is rate limiting."),
+        "429": {
+            **_error(
+                "Over one of the project's rate limits on the model (code `rate_limited`), or "
+                "the vendor is rate limiting (code `vendor_rate_limited`)."
+            ),
+            "headers": {
+                "retry-after": {
+                    "schema": {"type": "string"},
+                    "description": "Seconds until the request would fit.",
+                },
+                **_RATE_LIMIT_HEADERS,
+            },
+        },
         "502": _error("The vendor failed or answered with something unusable."),
         "503": _error("The vendor or a part of Switchyard is unavailable."),
         "504": _error("The model did not answer in time."),
@@ -283,7 +329,9 @@ def build_openapi(schemas: dict[str, Any]) -> dict[str, Any]:
             "description": (
                 "An OpenAI-compatible AI model router. Request and response bodies are OpenAI's "
                 "own schemas, trimmed to the parameters this router honours; a parameter value "
-                "it cannot honour (`n` > 1, audio output, ...) is refused with a 400."
+                "it cannot honour (`n` > 1, audio output, ...) is refused with a 400. What "
+                "Switchyard adds is marked so: fields described `Switchyard: ...`, and schemas "
+                "named `Switchyard...`."
             ),
         },
         "security": [{"ApiKeyAuth": []}],
@@ -334,7 +382,8 @@ def build_openapi(schemas: dict[str, Any]) -> dict[str, Any]:
                     "operationId": "listProviders",
                     "summary": (
                         "Switchyard: each provider's replicas, capacity and circuits, and its "
-                        "recently used models' health (admin key)."
+                        "recently used models' health (the organization's owner: needs "
+                        "`api.organization.write`)."
                     ),
                     "parameters": [
                         {
@@ -352,7 +401,7 @@ def build_openapi(schemas: dict[str, Any]) -> dict[str, Any]:
                         },
                         "400": _error("An unknown provider."),
                         **_AUTH_ERRORS,
-                        "403": _error("Not an admin key."),
+                        "403": _error("Not the organization's owner."),
                     },
                 }
             },
@@ -373,7 +422,7 @@ def build_openapi(schemas: dict[str, Any]) -> dict[str, Any]:
                     },
                 }
             },
-            **_organization_paths(),
+            **admin_paths(),
             "/metrics": {
                 "get": {
                     "operationId": "metrics",
@@ -389,162 +438,10 @@ def build_openapi(schemas: dict[str, Any]) -> dict[str, Any]:
             },
         },
         "components": {
-            "securitySchemes": {"ApiKeyAuth": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "ApiKeyAuth": {"type": "http", "scheme": "bearer", "description": _KEYS}
+            },
             "schemas": schemas,
-        },
-    }
-
-
-def _parameter(name: str, where: str = "path", **schema: Any) -> dict[str, Any]:
-    return {
-        "in": where,
-        "name": name,
-        "required": where == "path",
-        "schema": schema or {"type": "string"},
-    }
-
-
-_PAGE = [
-    _parameter("limit", "query", type="integer", minimum=1, maximum=100, default=20),
-    _parameter("after", "query"),
-]
-_OWNER_ERRORS = {**_AUTH_ERRORS, "403": _error("Not the organization's owner.")}
-
-
-def _operation(
-    operation_id: str,
-    summary: str,
-    response: str,
-    *,
-    parameters: list[dict[str, Any]] | None = None,
-    body: str | None = None,
-) -> dict[str, Any]:
-    """An Admin API operation in OpenAI's shapes; every one may answer 400 and 404."""
-    operation: dict[str, Any] = {
-        "operationId": operation_id,
-        "summary": summary,
-        "parameters": parameters or [],
-        "responses": {
-            "200": {"description": "OK", "content": _json(response)},
-            "400": _error("A malformed body or parameter."),
-            "404": _error("No such project, service account or key."),
-            **_OWNER_ERRORS,
-        },
-    }
-    if body is not None:
-        operation["requestBody"] = {"required": True, "content": _json(body)}
-    return operation
-
-
-def _organization_paths() -> dict[str, Any]:
-    """OpenAI's Admin API, as much as is served (services/ingress/routes/organization.py)."""
-    project = [_parameter("project_id")]
-    account = [*project, _parameter("service_account_id")]
-    key = [*project, _parameter("api_key_id")]
-    base = "/v1/organization/projects"
-    return {
-        base: {
-            "get": _operation(
-                "list-projects",
-                "Lists projects, oldest first.",
-                "ProjectListResponse",
-                parameters=[*_PAGE, _parameter("include_archived", "query", type="boolean")],
-            ),
-            "post": _operation(
-                "create-project", "Creates a project.", "Project", body="ProjectCreateRequest"
-            ),
-        },
-        base + "/{project_id}": {
-            "get": _operation(
-                "retrieve-project", "Retrieves a project.", "Project", parameters=project
-            ),
-            "post": _operation(
-                "modify-project",
-                "Renames a project.",
-                "Project",
-                parameters=project,
-                body="ProjectUpdateRequest",
-            ),
-        },
-        base + "/{project_id}/archive": {
-            "post": _operation(
-                "archive-project",
-                "Archives a project; its keys stop working at once.",
-                "Project",
-                parameters=project,
-            )
-        },
-        base + "/{project_id}/service_accounts": {
-            "get": _operation(
-                "list-project-service-accounts",
-                "Lists a project's service accounts.",
-                "ProjectServiceAccountListResponse",
-                parameters=[*project, *_PAGE],
-            ),
-            "post": _operation(
-                "create-project-service-account",
-                "Creates a service account and its API key, whose value is shown only here.",
-                "ProjectServiceAccountCreateResponse",
-                parameters=project,
-                body="ProjectServiceAccountCreateRequest",
-            ),
-        },
-        base + "/{project_id}/service_accounts/{service_account_id}": {
-            "get": _operation(
-                "retrieve-project-service-account",
-                "Retrieves a service account.",
-                "ProjectServiceAccount",
-                parameters=account,
-            ),
-            "delete": _operation(
-                "delete-project-service-account",
-                "Deletes a service account and its keys.",
-                "ProjectServiceAccountDeleteResponse",
-                parameters=account,
-            ),
-        },
-        base + "/{project_id}/model_permissions": {
-            "get": _operation(
-                "retrieve-project-model-permissions",
-                "The models the project may use (an empty deny list when none are set).",
-                "ProjectModelPermissions",
-                parameters=project,
-            ),
-            "post": _operation(
-                "update-project-model-permissions",
-                "Sets an allow list or a deny list; ids are stored as `provider/model`.",
-                "ProjectModelPermissions",
-                parameters=project,
-                body="ProjectModelPermissionsUpdateRequest",
-            ),
-            "delete": _operation(
-                "delete-project-model-permissions",
-                "Removes the list: every model again.",
-                "ProjectModelPermissionsDeleteResponse",
-                parameters=project,
-            ),
-        },
-        base + "/{project_id}/api_keys": {
-            "get": _operation(
-                "list-project-api-keys",
-                "Lists a project's API keys, redacted.",
-                "ProjectApiKeyListResponse",
-                parameters=[*project, *_PAGE],
-            )
-        },
-        base + "/{project_id}/api_keys/{api_key_id}": {
-            "get": _operation(
-                "retrieve-project-api-key",
-                "Retrieves an API key, redacted.",
-                "ProjectApiKey",
-                parameters=key,
-            ),
-            "delete": _operation(
-                "delete-project-api-key",
-                "Deletes an API key; it stops working at once.",
-                "ProjectApiKeyDeleteResponse",
-                parameters=key,
-            ),
         },
     }
 

@@ -24,3 +24,14 @@ class IngressSettings(ServiceSettings):
     # and a second or two at start; a deployment whose callers always name a model may switch
     # it off, and ``auto`` requests are then refused at the door.
     auto_routing: bool = True
+    # How often each key's use is summed into one ``api_key.used`` audit entry.
+    key_use_summary_s: float = 60.0
+    # Where the metering service's API is (the same variables metering binds by): the ingress
+    # serves the audit log from there.
+    metering_host: str = "127.0.0.1"
+    metering_port: int = 8091
+
+    @property
+    def metering_url(self) -> str:
+        host = "127.0.0.1" if self.metering_host in ("", "0.0.0.0", "::") else self.metering_host
+        return f"http://{host}:{self.metering_port}"

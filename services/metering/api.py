@@ -1,11 +1,16 @@
-"""The metering HTTP API: health, Prometheus metrics and read-only usage analytics.
+"""The metering HTTP API: health, Prometheus metrics, read-only usage analytics and the audit
+trail (OpenAI's ``GET /v1/organization/audit_logs``).
 
 It is the way in to the numbers when the store is chDB, which only the metering process may
 open: ``switchyard usage`` and the dashboard ask here rather than opening the data directory.
 
 Usage rows name tenants, keys, models and costs, so every route but ``/healthz`` and
-``/metrics`` requires the admin key, presented as the ingress takes it (``Authorization: Bearer``
-or ``x-api-key``). Governance will bring keys scoped to a tenant's own usage.
+``/metrics`` requires a key, presented as the ingress takes it (``Authorization: Bearer`` or
+``x-api-key``), checked against the same governance state and roles as at the ingress
+(``services.common.access``): usage needs ``api.usage.read`` and the audit trail
+``api.audit_logs.read``, and a key sees only the projects it holds that permission in (a project
+key: its own project). Who may read what comes from one dependency per kind, ``usage_scope`` and
+``audit_scope``.
 """
 
 from __future__ import annotations
@@ -19,7 +24,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from contracts.errors import ErrorCode
-from services.common.admin_key import digest_matches, key_digest, presented_key
+from services.common.access import KeyRing, Permission, Principal
+from services.common.admin_key import presented_key
+from services.common.governance import GovernanceView
+from services.metering.audit_params import InvalidAuditQueryError, parse_audit_query
+from services.metering.audit_render import render_list
+from services.metering.audit_store import AuditStore, CursorNotFoundError
 from services.metering.metrics import MeteringMetrics
 from services.metering.store import GroupBy, SummaryRow, UsageStore
 from services.metering.window import InvalidWindowError, parse_window
@@ -46,26 +56,73 @@ def _store(request: Request) -> UsageStore:
 StoreDep = Annotated[UsageStore, Depends(_store)]
 
 
+def _audit_store(request: Request) -> AuditStore:
+    store: AuditStore = request.app.state.audit_store
+    return store
+
+
+AuditStoreDep = Annotated[AuditStore, Depends(_audit_store)]
+
+
 class NotAuthenticatedError(Exception):
-    """A usage route was called without the admin key; answered 401 in OpenAI's error shape."""
+    """No key, or one that is not valid; answered 401 in OpenAI's error shape."""
 
 
-async def _require_admin(request: Request) -> None:
-    # Compared by digest in constant time, as the ingress does; without a configured key
-    # nothing is accepted.
-    expected: bytes | None = request.app.state.admin_digest
+class PermissionDeniedError(Exception):
+    """A valid key without the permission the route needs; answered 403."""
+
+
+async def _principal(request: Request) -> Principal:
+    keys: KeyRing = request.app.state.keys
     key = presented_key(request)
     if key is None:
         raise NotAuthenticatedError(
-            "Missing API key: send the admin key as 'Authorization: Bearer <key>' or 'x-api-key'."
+            "Missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key'."
         )
-    if not digest_matches(key, expected):
+    principal = keys.authenticate(key)
+    if principal is None:
         raise NotAuthenticatedError("Incorrect API key provided.")
+    return principal
+
+
+def _scope(principal: Principal, permission: Permission) -> frozenset[str] | None:
+    visible = principal.projects_with(permission)
+    if visible is not None and not visible:
+        raise PermissionDeniedError(f"This key lacks the permission '{permission.value}'.")
+    return visible
+
+
+async def usage_scope(request: Request) -> frozenset[str] | None:
+    """The projects whose usage the caller may read; None: every project."""
+    return _scope(await _principal(request), Permission.USAGE_READ)
+
+
+async def audit_scope(request: Request) -> frozenset[str] | None:
+    """The projects whose audit events the caller may read; None: every event, the
+    organisation's own included."""
+    return _scope(await _principal(request), Permission.AUDIT_READ)
+
+
+AuditScope = Annotated[frozenset[str] | None, Depends(audit_scope)]
+UsageScope = Annotated[frozenset[str] | None, Depends(usage_scope)]
 
 
 async def _not_authenticated(_: Request, exc: Exception) -> Response:
     code = ErrorCode.AUTHENTICATION
     body = {"message": str(exc), "type": code.openai_type, "param": None, "code": code.value}
+    return JSONResponse({"error": body}, status_code=code.http_status)
+
+
+async def _permission_denied(_: Request, exc: Exception) -> Response:
+    code = ErrorCode.PERMISSION_DENIED
+    body = {"message": str(exc), "type": code.openai_type, "param": None, "code": code.value}
+    return JSONResponse({"error": body}, status_code=code.http_status)
+
+
+async def _invalid_audit_query(_: Request, exc: Exception) -> Response:
+    code = ErrorCode.INVALID_REQUEST
+    param = exc.param if isinstance(exc, InvalidAuditQueryError) else None
+    body = {"message": str(exc), "type": code.openai_type, "param": param, "code": code.value}
     return JSONResponse({"error": body}, status_code=code.http_status)
 
 
@@ -75,14 +132,18 @@ def create_app(
     consumer_running: ConsumerRunning,
     *,
     admin_key: str | None,
+    governance: GovernanceView | None = None,
 ) -> FastAPI:
-    """``admin_key`` None refuses every usage query (the service itself will not start
-    without one; tests may build the app so)."""
+    """``admin_key`` None and no ``governance`` refuse every query (the service itself will
+    not start without a key; tests may build the app so)."""
     app = FastAPI(title="Switchyard metering", docs_url=None, redoc_url=None)
     app.state.store = store
-    app.state.admin_digest = key_digest(admin_key) if admin_key else None
+    app.state.audit_store = AuditStore(store)
+    app.state.keys = KeyRing(admin_key, governance)
     app.add_exception_handler(NotAuthenticatedError, _not_authenticated)
-    usage = APIRouter(prefix="/v1/usage", dependencies=[Depends(_require_admin)])
+    app.add_exception_handler(PermissionDeniedError, _permission_denied)
+    app.add_exception_handler(InvalidAuditQueryError, _invalid_audit_query)
+    usage = APIRouter(prefix="/v1/usage")
 
     @app.get("/healthz")
     async def healthz(store: StoreDep) -> JSONResponse:
@@ -96,19 +157,35 @@ def create_app(
 
     @usage.get("/summary")
     async def usage_summary(
-        store: StoreDep, since: str = "1h", by: GroupBy = GroupBy.MODEL
+        store: StoreDep, scope: UsageScope, since: str = "1h", by: GroupBy = GroupBy.MODEL
     ) -> UsageSummary:
         try:
             window = parse_window(since)
         except InvalidWindowError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from exc
-        return UsageSummary(since=since, by=by, rows=await store.summary(window, by))
+        rows = await store.summary(window, by, tenants=scope)
+        return UsageSummary(since=since, by=by, rows=rows)
 
     @usage.get("/events")
     async def usage_events(
-        store: StoreDep, request_id: Annotated[str, Query(min_length=1)]
+        store: StoreDep, scope: UsageScope, request_id: Annotated[str, Query(min_length=1)]
     ) -> RequestUsage:
-        return RequestUsage(request_id=request_id, rows=await store.events_for(request_id))
+        rows = await store.events_for(request_id, tenants=scope)
+        return RequestUsage(request_id=request_id, rows=rows)
+
+    @app.get("/v1/organization/audit_logs")
+    async def list_audit_logs(
+        request: Request, audit: AuditStoreDep, scope: AuditScope
+    ) -> JSONResponse:
+        # Read by hand rather than as FastAPI parameters: OpenAI's bracketed names and its
+        # 400 error shape, where FastAPI would answer 422 in its own.
+        params = {name: request.query_params.getlist(name) for name in request.query_params}
+        query = parse_audit_query(params)
+        try:
+            page = await audit.list_events(query, visible_projects=scope)
+        except CursorNotFoundError as exc:
+            raise InvalidAuditQueryError(exc.param, str(exc)) from exc
+        return JSONResponse(render_list(page))
 
     app.include_router(usage)
     return app

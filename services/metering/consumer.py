@@ -1,14 +1,15 @@
-"""``UsageConsumer``: reads ``sy.usage.v1`` in batches and hands them to the recorder.
+"""``BatchConsumer``: reads a topic of metering's in batches and hands each batch to a writer;
+``UsageConsumer`` is the one for ``sy.usage.v1`` (``audit_consumer`` holds the audit one).
 
 aiokafka directly rather than a FastStream subscriber: each message is parsed on its own (a
 poison message goes to the DLQ instead of failing its batch) and offsets are committed by hand,
 only after the batch is in ClickHouse; ``getmany`` plus ``commit(offsets)`` says that plainly.
 
-Commit semantics: auto-commit is off. A batch's offsets are committed after the recorder stored
-it and its poison messages reached the DLQ. If the recorder raises (ClickHouse down), nothing is
+Commit semantics: auto-commit is off. A batch's offsets are committed after the writer stored
+it and its poison messages reached the DLQ. If the writer raises (ClickHouse down), nothing is
 committed: the consumer seeks back to the batch's first offsets, waits (backing off), and reads
-the same messages again. A crash at any point replays from the last commit, and the recorder's
-dedupe makes the replay write nothing twice.
+the same messages again. A crash at any point replays from the last commit, and the writer's
+dedupe (by event id) makes the replay write nothing twice.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
+from prometheus_client import Counter
 from pydantic import ValidationError
 
 from contracts.topics import USAGE
@@ -37,23 +40,38 @@ _RETRY_FIRST_S = 0.5
 _RETRY_MAX_S = 30.0
 
 Batch = Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]
+_E = TypeVar("_E")
 
 
-class UsageConsumer:
+@dataclass(frozen=True, slots=True)
+class ConsumerCounters:
+    consumed: Counter  # messages read: duplicates, poison and re-reads included
+    poison: Counter  # messages sent to the DLQ
+    failures: Counter  # batches whose write failed and were read again
+
+
+class BatchConsumer(Generic[_E]):
+    """``parse`` turns a message's value into an event or raises ``ValidationError`` (the
+    message goes to the DLQ); ``write`` stores a batch's events, once each, or raises."""
+
     def __init__(
         self,
         *,
         bootstrap: str,
-        recorder: UsageRecorder,
-        metrics: MeteringMetrics,
-        group_id: str = "sy-metering",
-        topic: str = USAGE.name,
+        topic: str,
+        group_id: str,
+        parse: Callable[[bytes], _E],
+        write: Callable[[list[_E]], Awaitable[object]],
+        counters: ConsumerCounters,
+        what: str,
         batch_max_events: int = 500,
         batch_max_wait_ms: int = 200,
     ) -> None:
         self._bootstrap = bootstrap
-        self._recorder = recorder
-        self._metrics = metrics
+        self._parse = parse
+        self._write = write
+        self._counters = counters
+        self._what = what  # for logs and the task's name: "usage", "audit"
         self._group_id = group_id
         self._topic = topic
         self._batch_max_events = batch_max_events
@@ -71,14 +89,14 @@ class UsageConsumer:
         """Join the group and start consuming in a background task."""
         self._producer = make_producer(self._bootstrap, client_id=self._group_id)
         # Auto-commit off and a new group starting at the oldest retained event (usage is
-        # money, none is skipped): both set by make_consumer.
+        # money, an audit trail has no gaps: none is skipped): both set by make_consumer.
         self._consumer = make_consumer(
             self._bootstrap,
             self._topic,
             group_id=self._group_id,
             client_id=self._group_id,
             max_poll_records=self._batch_max_events,
-            # Nobody waits on usage: fuller fetches mean fewer requests for the broker.
+            # Nobody waits on these: fuller fetches mean fewer requests for the broker.
             fetch_min_bytes=64 * 1024,
             fetch_max_wait_ms=100,
         )
@@ -88,7 +106,7 @@ class UsageConsumer:
         except BaseException:
             await self._producer.stop()
             raise
-        self._task = asyncio.create_task(self._run(), name="metering-consumer")
+        self._task = asyncio.create_task(self._run(), name=f"metering-{self._what}-consumer")
 
     async def wait(self) -> None:
         """Return when the consume loop has ended: stopped, or died of an error."""
@@ -118,13 +136,14 @@ class UsageConsumer:
                 await self._process(batch)
             except Exception:
                 # ClickHouse or the DLQ failed (or a bug did): nothing of this batch is committed.
-                # Read it again after a pause; the recorder's dedupe skips whatever did get
-                # written. Retrying forever rather than dying: a usage event is money, and a
-                # stuck partition shows in the logs, the failure metric and consumer lag.
+                # Read it again after a pause; the writer's dedupe skips whatever did get
+                # written. Retrying forever rather than dying: a usage event is money, an audit
+                # event evidence, and a stuck partition shows in the logs, the failure metric
+                # and consumer lag.
                 failures += 1
-                self._metrics.insert_failures.inc()
+                self._counters.failures.inc()
                 delay = min(_RETRY_FIRST_S * 2 ** (failures - 1), _RETRY_MAX_S)
-                log.exception("usage batch failed; retrying in %.1fs", delay)
+                log.exception("%s batch failed; retrying in %.1fs", self._what, delay)
                 assigned = self._consumer.assignment()
                 for tp, records in batch.items():
                     if tp in assigned:  # a revoked partition is replayed by its new owner
@@ -157,24 +176,26 @@ class UsageConsumer:
         return batch
 
     async def _process(self, batch: Batch) -> None:
-        events: list[UsageEvent] = []
+        events: list[_E] = []
         for records in batch.values():
             for record in records:
-                self._metrics.events_consumed.inc()
+                self._counters.consumed.inc()
                 try:
-                    events.append(UsageEvent.model_validate_json(record.value or b""))
+                    events.append(self._parse(record.value or b""))
                 except ValidationError as exc:
                     await self._dead_letter(record, exc)
-        await self._recorder.record(events)
+        await self._write(events)
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
-        """Park a message that is not a usage event, unchanged, with where it came from: it must
-        not block its partition, and it must not be lost. Awaited before the batch commits."""
+        """Park a message that is not an event of this topic, unchanged, with where it came
+        from: it must not block its partition, and it must not be lost. Awaited before the batch
+        commits."""
         assert self._producer is not None
         await dead_letter(self._producer, record, error, by=self._group_id)
-        self._metrics.poison.inc()
+        self._counters.poison.inc()
         log.warning(
-            "usage message %s[%d]@%d is not a UsageEvent; sent to the DLQ",
+            "%s message %s[%d]@%d is not valid; sent to the DLQ",
+            self._what,
             record.topic,
             record.partition,
             record.offset,
@@ -192,3 +213,32 @@ class UsageConsumer:
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+
+class UsageConsumer(BatchConsumer[UsageEvent]):
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        recorder: UsageRecorder,
+        metrics: MeteringMetrics,
+        group_id: str = "sy-metering",
+        topic: str = USAGE.name,
+        batch_max_events: int = 500,
+        batch_max_wait_ms: int = 200,
+    ) -> None:
+        super().__init__(
+            bootstrap=bootstrap,
+            topic=topic,
+            group_id=group_id,
+            parse=UsageEvent.model_validate_json,
+            write=recorder.record,
+            counters=ConsumerCounters(
+                consumed=metrics.events_consumed,
+                poison=metrics.poison,
+                failures=metrics.insert_failures,
+            ),
+            what="usage",
+            batch_max_events=batch_max_events,
+            batch_max_wait_ms=batch_max_wait_ms,
+        )

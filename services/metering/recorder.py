@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from contracts.catalogue import Catalogue
 from contracts.usage import UsageEvent
+from services.common.pricing import price
+from services.metering.ledger import LedgerKeeper
 from services.metering.metrics import MeteringMetrics
-from services.metering.pricing import price
 from services.metering.store import PricedEvent, UsageStore
 
 
@@ -28,10 +29,17 @@ class RecordOutcome:
 
 
 class UsageRecorder:
-    def __init__(self, store: UsageStore, catalogue: Catalogue, metrics: MeteringMetrics) -> None:
+    def __init__(
+        self,
+        store: UsageStore,
+        catalogue: Catalogue,
+        metrics: MeteringMetrics,
+        ledger: LedgerKeeper | None = None,
+    ) -> None:
         self._store = store
         self._catalogue = catalogue
         self._metrics = metrics
+        self._ledger = ledger
 
     async def record(self, events: Sequence[UsageEvent]) -> RecordOutcome:
         """Price and store the events not stored yet. Raises if the store fails; nothing is then
@@ -51,7 +59,14 @@ class UsageRecorder:
             )
             for event in fresh
         ]
-        await self._store.insert_events(priced)
+        if self._ledger is None:
+            await self._store.insert_events(priced)
+        else:
+            # Insert and settle as one step as far as a ledger rebuild can tell
+            # (services.metering.ledger).
+            async with self._ledger.lock:
+                await self._store.insert_events(priced)
+                await self._ledger.settle(priced)
 
         self._metrics.batch_insert_seconds.observe(time.perf_counter() - started)
         self._metrics.events_inserted.inc(len(priced))

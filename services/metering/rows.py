@@ -10,7 +10,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from contracts.usage import UsageEvent
-from services.metering.pricing import Pricing
+from services.common.pricing import Pricing
 
 # Cost is stored as Decimal(38, 12). Pricing keeps full precision; this is the one place it is
 # rounded. ClickHouse would truncate extra digits silently, so round here, on purpose, half-even.

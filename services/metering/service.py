@@ -1,8 +1,9 @@
 """The metering service process: ``switchyard metering``.
 
 Assembles the parts and runs them until SIGTERM: opens the store and applies migrations, makes
-sure the usage and dead-letter topics exist, starts the batch consumer and serves the HTTP API.
-On SIGTERM the consumer finishes and commits the batch in hand before the process exits.
+sure the usage, audit and dead-letter topics exist, starts the batch consumers (usage and audit)
+and serves the HTTP API. On SIGTERM each consumer finishes and commits the batch in hand before
+the process exits.
 """
 
 from __future__ import annotations
@@ -10,18 +11,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 
 import uvicorn
 
 from contracts.catalogue import default_catalogue
-from contracts.topics import DLQ, USAGE
+from contracts.topics import AUDIT, DLQ, GOVERNANCE, USAGE
 from services.common.gc_tuning import tune_gc
+from services.common.governance import GovernanceFeed
 from services.common.kafka import ensure_topics
 from services.common.ops import configure_logging
+from services.common.redis_client import connect_redis
 from services.common.runtime import run_until_signalled
 from services.metering.api import create_app
+from services.metering.audit_consumer import AuditConsumer, AuditMetrics, AuditRecorder
+from services.metering.audit_store import AuditStore
 from services.metering.consumer import UsageConsumer
+from services.metering.ledger import LedgerKeeper
 from services.metering.metrics import MeteringMetrics
 from services.metering.recorder import UsageRecorder
 from services.metering.settings import MeteringSettings
@@ -40,25 +47,47 @@ def serve() -> None:
 
 
 async def run(settings: MeteringSettings, stop: asyncio.Event) -> None:
-    """Run until ``stop`` is set, or until the consumer dies (so a supervisor restarts us
-    rather than leaving a process that answers HTTP but meters nothing)."""
+    """Run until ``stop`` is set, or until a consumer dies (so a supervisor restarts us
+    rather than leaving a process that answers HTTP but meters or audits nothing)."""
     metrics = MeteringMetrics()
     store = await asyncio.to_thread(UsageStore.connect, settings.clickhouse_dsn)
     try:
         applied = await store.migrate()
         if applied:
             log.info("migrations applied: %s", ", ".join(f"{m.version:04d}" for m in applied))
-        await ensure_topics(settings.kafka_bootstrap, [USAGE, DLQ])
+        await ensure_topics(settings.kafka_bootstrap, [USAGE, AUDIT, DLQ, GOVERNANCE])
+        # Keys and roles, to scope what each caller reads (services.metering.api).
+        governance = GovernanceFeed(
+            settings.kafka_bootstrap, client_id=f"sy-metering-{os.getpid()}"
+        )
+        await governance.start()
+        redis = connect_redis(settings.redis_url)
+        keeper = LedgerKeeper(store, redis)
         consumer = UsageConsumer(
             bootstrap=settings.kafka_bootstrap,
-            recorder=UsageRecorder(store, default_catalogue(), metrics),
+            recorder=UsageRecorder(store, default_catalogue(), metrics, keeper),
             metrics=metrics,
             group_id=settings.metering_consumer_group,
             batch_max_events=settings.metering_batch_max_events,
             batch_max_wait_ms=settings.metering_batch_max_wait_ms,
         )
+        audit_metrics = AuditMetrics(metrics.registry)
+        audit_consumer = AuditConsumer(
+            bootstrap=settings.kafka_bootstrap,
+            recorder=AuditRecorder(AuditStore(store), audit_metrics),
+            metrics=audit_metrics,
+            group_id=settings.metering_audit_consumer_group,
+            batch_max_events=settings.metering_batch_max_events,
+            batch_max_wait_ms=settings.metering_batch_max_wait_ms,
+        )
         admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
-        app = create_app(store, metrics, lambda: consumer.running, admin_key=admin_key)
+        app = create_app(
+            store,
+            metrics,
+            lambda: consumer.running and audit_consumer.running,
+            admin_key=admin_key,
+            governance=governance.view,
+        )
         server = _EmbeddedServer(
             uvicorn.Config(
                 app,
@@ -69,20 +98,39 @@ async def run(settings: MeteringSettings, stop: asyncio.Event) -> None:
             )
         )
         await consumer.start()
+        try:
+            await audit_consumer.start()
+        except BaseException:
+            await consumer.stop()
+            raise
         server_task = asyncio.create_task(server.serve(), name="metering-http")
+        keeper_task = asyncio.create_task(keeper.run(), name="credit-ledger-keeper")
         stopper = asyncio.create_task(stop.wait())
         try:
             await asyncio.wait(
-                [stopper, server_task, asyncio.create_task(consumer.wait())],
+                [
+                    stopper,
+                    server_task,
+                    asyncio.create_task(consumer.wait()),
+                    asyncio.create_task(audit_consumer.wait()),
+                ],
                 return_when=asyncio.FIRST_COMPLETED,
             )
         finally:
             stopper.cancel()
             try:
-                await consumer.stop()  # re-raises the error a dead consumer died of
+                try:
+                    await consumer.stop()  # re-raises the error a dead consumer died of
+                finally:
+                    await audit_consumer.stop()
             finally:
+                keeper_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper_task
                 server.should_exit = True
                 await server_task
+                await governance.stop()
+                await redis.aclose()
         log.info("metering stopped")
     finally:
         await asyncio.to_thread(store.close)

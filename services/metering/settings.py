@@ -23,6 +23,8 @@ class MeteringSettings(ServiceSettings):
     # Required by every usage route; ``switchyard up`` passes the stack's key.
     admin_key: AdminKeySetting = None
     metering_consumer_group: str = "sy-metering"
+    # The audit trail's own group: its offsets and lag apart from usage's.
+    metering_audit_consumer_group: str = "sy-metering-audit"
     # One ClickHouse insert per batch: large enough to keep inserts few (ClickHouse likes big
     # inserts), short enough that a dashboard lags the traffic by a fraction of a second.
     metering_batch_max_events: int = 500

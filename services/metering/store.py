@@ -25,7 +25,7 @@ from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel, ConfigDict
 
 from contracts.usage import UsageEvent
-from services.metering.pricing import Pricing
+from services.common.pricing import Pricing
 from services.metering.rows import COLUMNS, to_row
 from services.metering.schema import Migration, apply_migrations
 
@@ -122,7 +122,10 @@ class UsageStore:
         rows = [to_row(p.event, p.pricing, p.price_version) for p in events]
         await self._run(self._client.insert, TABLE, rows, column_names=list(COLUMNS))
 
-    async def summary(self, since: timedelta, by: GroupBy) -> list[SummaryRow]:
+    async def summary(
+        self, since: timedelta, by: GroupBy, *, tenants: frozenset[str] | None = None
+    ) -> list[SummaryRow]:
+        """``tenants``: only these projects' rows; None: everyone's."""
         # Aliases differ from column names on purpose: ClickHouse lets an alias shadow a column,
         # and ``sum(input_tokens) AS input_tokens`` would then refer to itself.
         result = await self._run(
@@ -133,29 +136,42 @@ class UsageStore:
             " sum(cache_read_tokens) AS tokens_cache_read, sum(cost_usd) AS cost"
             f" FROM {TABLE} FINAL"
             " WHERE ts >= now64(3) - toIntervalMillisecond({window_ms:UInt64})"
+            " AND ({everyone:Bool} OR tenant IN {tenants:Array(String)})"
             " GROUP BY grp ORDER BY cost DESC, n DESC, grp",
-            parameters={"window_ms": int(since.total_seconds() * 1000)},
+            parameters={
+                "window_ms": int(since.total_seconds() * 1000),
+                **_tenant_filter(tenants),
+            },
         )
         return [
             SummaryRow.model_validate(dict(zip(_SUMMARY_FIELDS, row, strict=True)))
             for row in result.result_rows
         ]
 
-    async def events_for(self, request_id: str) -> list[dict[str, Any]]:
-        """Every stored attempt of one request, oldest first, all columns, JSON-ready."""
+    async def events_for(
+        self, request_id: str, *, tenants: frozenset[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Every stored attempt of one request, oldest first, all columns, JSON-ready; none
+        when the request is not of ``tenants`` (None: anyone's)."""
         result = await self._run(
             self._client.query,
             # Timestamps leave as epoch milliseconds: chDB returns DateTime64 without its zone.
             "SELECT * EXCEPT (ts, ingested_at), toUnixTimestamp64Milli(ts) AS ts_ms,"
             " toUnixTimestamp64Milli(ingested_at) AS ingested_at_ms"
             f" FROM {TABLE} FINAL WHERE request_id = {{rid:String}}"
+            " AND ({everyone:Bool} OR tenant IN {tenants:Array(String)})"
             " ORDER BY attempt, ts_ms",
-            parameters={"rid": request_id},
+            parameters={"rid": request_id, **_tenant_filter(tenants)},
         )
         return [
             {name: _json_value(value) for name, value in zip(result.column_names, row, strict=True)}
             for row in result.result_rows
         ]
+
+    async def on_client(self, call: Callable[[Client], _T]) -> _T:
+        """Run ``call`` with this store's client, in a worker thread, behind its lock: how the
+        stores of other tables (``audit_store``) share the one client chDB allows."""
+        return await self._run(call, self._client)
 
     async def _run(self, call: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         return await asyncio.to_thread(self._locked, call, *args, **kwargs)
@@ -163,6 +179,10 @@ class UsageStore:
     def _locked(self, call: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         with self._lock:
             return call(*args, **kwargs)
+
+
+def _tenant_filter(tenants: frozenset[str] | None) -> dict[str, Any]:
+    return {"everyone": tenants is None, "tenants": sorted(tenants or ())}
 
 
 def _json_value(value: Any) -> Any:

@@ -629,7 +629,7 @@ class Dispatcher:
         self, plan: DispatchPlan, code: ErrorCode, message: str, *, retryable: bool = False
     ) -> None:
         info = ErrorInfo(code=code, message=message, retryable=retryable)
-        await self.delivery.deliver_error(plan.envelope, info)
+        await self.delivery.deliver_error(plan.envelope, info, attempts=plan.next_attempt)
         await self._finish(plan)
 
 

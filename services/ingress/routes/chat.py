@@ -10,17 +10,24 @@ from fastapi import APIRouter, Request
 from prometheus_client import Counter, Histogram
 from starlette.responses import Response, StreamingResponse
 
-from contracts.chat import ChatRequest
+from contracts.chat import ChatRequest, Usage
 from contracts.envelope import ClientProtocol, Mode
 from contracts.errors import ErrorCode, ErrorInfo
 from contracts.features import RequestFeatures
 from contracts.replies import OutcomeStatus, ReplyChunk, ReplyFinal
-from services.common.prompt_features import FeaturesUnavailable, features_of
+from services.common.prompt_features import FeaturesUnavailable, features_of, prompt_tokens
 from services.common.replies import ReplySubscription
 from services.common.routing_policy import policy_name
+from services.ingress.admission import Admission, Ticket
 from services.ingress.body import read_json_body
 from services.ingress.deadline import requested_timeout_s
-from services.ingress.deps import GatewayDep, ModelNamesDep, PrincipalDep, SettingsDep
+from services.ingress.deps import (
+    AdmissionDep,
+    GatewayDep,
+    ModelNamesDep,
+    PrincipalDep,
+    SettingsDep,
+)
 from services.ingress.errors import ApiError, error_response
 from services.ingress.gateway import PublishFailed, Submission
 from services.ingress.prompt_size import estimate_prompt_tokens
@@ -47,6 +54,8 @@ CHAT_SECONDS = Histogram(
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 # Ours: lets a refusal on content policy grounds move to the next model of the plan.
 CONTENT_POLICY_FALLBACK_HEADER = "x-switchyard-fallback-on-content-policy"
+# The attempt id of the final reply ingress makes up when it stops waiting at the deadline.
+_TIMED_OUT = "ingress-timeout"
 
 
 @router.post("/v1/chat/completions", response_model=None)
@@ -56,6 +65,7 @@ async def create_chat_completion(
     gateway: GatewayDep,
     model_names: ModelNamesDep,
     principal: PrincipalDep,
+    admission: AdmissionDep,
 ) -> Response:
     started = time.monotonic()
     payload = await read_json_body(request, limit=settings.max_body_bytes)
@@ -63,20 +73,33 @@ async def create_chat_completion(
         parsed = parse_chat_request(payload)
     except ProtocolError as exc:
         raise ApiError(exc.info) from exc
+    requested = parsed.models or [parsed.model]
     # Fail fast on a name nothing answers to; the router resolves for real.
-    for index, name in enumerate(parsed.models or [parsed.model]):
+    for index, name in enumerate(requested):
         refusal = model_names.refusal(
             name,
             param=f"models[{index}]" if parsed.models else "model",
             access=principal.model_access,
         )
+        if refusal is not None and refusal.code is ErrorCode.PERMISSION_DENIED:
+            admission.deny(principal, refusal)  # a forbidden model: audited
         if refusal is not None:
             raise ApiError(refusal)
     features = _auto_features(parsed.model, parsed.models, parsed.chat)
 
     timeout_s = requested_timeout_s(request.headers, payload, settings)
     mode = Mode.STREAM if parsed.stream else Mode.SYNC
+    request_id = gateway.new_request_id()
+    ticket = await admission.admit(
+        principal,
+        request_id=request_id,
+        chat=parsed.chat,
+        requested=requested,
+        timeout_s=timeout_s,
+        prompt_tokens=lambda: features.prompt_tokens if features else prompt_tokens(parsed.chat),
+    )
     submission = Submission(
+        request_id=request_id,
         protocol=ClientProtocol.OPENAI_CHAT,
         mode=mode,
         model=parsed.model,
@@ -97,8 +120,9 @@ async def create_chat_completion(
     try:
         request_id, subscription = await gateway.submit(submission)
     except PublishFailed as exc:
+        await admission.close(ticket, 0)
         CHAT_REQUESTS.labels(mode.value, "unavailable").inc()
-        return error_response(exc.info)
+        return error_response(exc.info, ticket.headers)
     deadline = time.monotonic() + timeout_s
     try:
         first = await _next(subscription, deadline, final_only=mode is Mode.SYNC)
@@ -111,9 +135,10 @@ async def create_chat_completion(
         # Answered in one piece: a sync reply, or a stream that failed before its first token
         # (a proper HTTP error then, not an SSE stream with an error in it).
         gateway.inbox.unregister(request_id)
+        await _close(admission, ticket, first)
         CHAT_SECONDS.labels(mode.value).observe(time.monotonic() - started)
         CHAT_REQUESTS.labels(mode.value, first.status.value).inc()
-        headers = _reply_headers(request_id, first, features)
+        headers = {**ticket.headers, **_reply_headers(request_id, first, features)}
         if first.status is OutcomeStatus.ERROR or first.response is None:
             return error_response(first.error or _no_answer(), headers)
         body = render_completion(
@@ -132,7 +157,9 @@ async def create_chat_completion(
         include_usage=parsed.include_usage,
         simulated=first.simulated,
     )
-    events = _relay(first, subscription, renderer, deadline)
+    ending: list[ReplyFinal] = []
+    used: list[Usage] = []
+    events = _relay(first, subscription, renderer, deadline, ending, used)
 
     async def stream() -> AsyncIterator[bytes]:
         finished = False
@@ -144,11 +171,13 @@ async def create_chat_completion(
             gateway.inbox.unregister(request_id)
             if not finished:  # the caller closed the connection mid-answer
                 gateway.abandon(request_id)
+            elif ending:
+                await _close(admission, ticket, ending[-1], used[-1] if used else None)
 
     return StreamingResponse(
         stream(),
         media_type="text/event-stream",
-        headers={**_SSE_HEADERS, **_reply_headers(request_id, first, features)},
+        headers={**_SSE_HEADERS, **ticket.headers, **_reply_headers(request_id, first, features)},
     )
 
 
@@ -162,7 +191,7 @@ async def _next(
         except TimeoutError:
             return ReplyFinal(
                 request_id=subscription.request_id,
-                attempt_id="none",
+                attempt_id=_TIMED_OUT,
                 status=OutcomeStatus.ERROR,
                 error=ErrorInfo(
                     code=ErrorCode.DEADLINE_EXCEEDED,
@@ -173,18 +202,36 @@ async def _next(
             return reply
 
 
+async def _close(
+    admission: Admission, ticket: Ticket, final: ReplyFinal, usage: Usage | None = None
+) -> None:
+    """Release the request's credit hold (once metering settles its attempts), unless ingress
+    only stopped waiting: the request may still be running, and its hold then lapses alone.
+    ``usage``: what the answer used, for a stream (a sync answer carries it)."""
+    if final.attempt_id == _TIMED_OUT:
+        return
+    if usage is None and final.response is not None:
+        usage = final.response.usage
+    await admission.close(ticket, final.attempts or 0, model=final.model, usage=usage)
+
+
 async def _relay(
     first: ReplyChunk | ReplyFinal,
     subscription: ReplySubscription,
     renderer: ChunkRenderer,
     deadline: float,
+    ending: list[ReplyFinal],
+    used: list[Usage],
 ) -> AsyncIterator[bytes]:
+    """The SSE events of the answer; the final reply, when one comes, is put in ``ending``, and
+    the usage the answer reported in ``used``."""
     yield _sse(renderer.first())
     reply = first
     attempt_id = first.attempt_id
     expected_seq = 0  # a request's chunks are numbered from 0 across its attempts
     while True:
         if isinstance(reply, ReplyFinal):
+            ending.append(reply)
             CHAT_REQUESTS.labels(Mode.STREAM.value, reply.status.value).inc()
             if reply.status is OutcomeStatus.ERROR:
                 # Mid-stream failure: OpenAI's SDK raises on an event carrying "error".
@@ -207,6 +254,8 @@ async def _relay(
             )
             return
         expected_seq += 1
+        if reply.delta.usage is not None:
+            used.append(reply.delta.usage)
         for chunk in renderer.render(reply.delta):
             yield _sse(chunk)
         reply = await _next(subscription, deadline, final_only=False)

@@ -20,9 +20,9 @@ from contracts.catalogue import Catalogue, ModelCard, Prices
 from contracts.topics import DLQ, TopicSpec
 from contracts.usage import UsageEvent
 from services.common.kafka import ensure_topics
+from services.common.pricing import price
 from services.metering.consumer import UsageConsumer
 from services.metering.metrics import MeteringMetrics
-from services.metering.pricing import price
 from services.metering.recorder import UsageRecorder
 from services.metering.rows import stored_cost
 from services.metering.store import PricedEvent, UsageStore

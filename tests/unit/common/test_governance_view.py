@@ -3,7 +3,18 @@ key values authenticate."""
 
 from __future__ import annotations
 
-from contracts.governance import ApiKeyRecord, ProjectRecord, ServiceAccountRecord, record_key
+from decimal import Decimal
+
+import pytest
+
+from contracts.governance import (
+    ApiKeyRecord,
+    CreditGrantRecord,
+    ProjectRecord,
+    RateLimitRecord,
+    ServiceAccountRecord,
+    record_key,
+)
 from services.common.governance import GovernanceView, key_sha256
 
 VALUE = "sk-sy-proj-test-value"
@@ -33,7 +44,7 @@ def seeded(*, expires_at: int | None = None) -> GovernanceView:
 def test_a_live_key_authenticates_and_others_do_not() -> None:
     view = seeded()
     found = view.key_for(VALUE)
-    assert found is not None
+    assert isinstance(found, ApiKeyRecord)
     assert found.project_id == "proj_1"
     assert view.key_for(VALUE + "x") is None
 
@@ -68,3 +79,40 @@ def test_a_rewritten_key_record_replaces_its_digest() -> None:
     view.apply(record_key("api_key", "key_1"), rotated.to_bytes())
     assert view.key_for(VALUE) is None
     assert view.key_for("new-value") is not None
+
+
+def test_grants_sum_per_project_and_a_tombstone_takes_one_back() -> None:
+    view = seeded()
+    assert view.granted_usd("proj_1") is None  # never granted: not prepaid
+    for grant_id, amount in (("g1", "10.25"), ("g2", "0.000001")):
+        grant = CreditGrantRecord(
+            id=grant_id,
+            project_id="proj_1",
+            amount_usd=Decimal(amount),
+            created_at=1,
+            granted_by="admin",
+        )
+        view.apply(record_key("credit_grant", grant_id), grant.to_bytes())
+    assert view.granted_usd("proj_1") == Decimal("10.250001")
+    view.apply(record_key("credit_grant", "g1"), None)
+    assert view.granted_usd("proj_1") == Decimal("0.000001")
+
+
+def test_rate_limits_are_found_by_project_and_model() -> None:
+    view = seeded()
+    limit = RateLimitRecord(
+        id="proj_1:openai/gpt-4o-mini",
+        project_id="proj_1",
+        model="openai/gpt-4o-mini",
+        max_requests_per_1_minute=5,
+    )
+    view.apply(record_key("rate_limit", limit.id), limit.to_bytes())
+    assert view.rate_limit("proj_1", "openai/gpt-4o-mini") == limit
+    assert view.rate_limit("proj_2", "openai/gpt-4o-mini") is None
+    view.apply(record_key("rate_limit", limit.id), None)
+    assert view.rate_limit("proj_1", "openai/gpt-4o-mini") is None
+
+
+def test_an_unknown_kind_is_refused_rather_than_misfiled() -> None:
+    with pytest.raises(ValueError, match="unknown governance record kind"):
+        GovernanceView().apply(b"wormhole:1", b"{}")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from services.metering.pricing import Pricing, price
+from services.common.pricing import Pricing, price
 from services.metering.rows import stored_cost
 from tests.unit.metering.metering_factories import model_card, usage_event
 

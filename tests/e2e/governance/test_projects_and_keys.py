@@ -9,76 +9,22 @@ neither a restarted ingress nor a wiped Redis loses one.
 from __future__ import annotations
 
 import asyncio
-import functools
-import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import jsonschema_rs
 import pytest
-import yaml
 
 from services.stack import RunningStack
-from services.stack._layout import REPO_ROOT
 from tests.e2e.e2e_support import Metering
 from tests.e2e.faults.fault_support import kill, restart, restored
+from tests.e2e.governance.governance_support import (
+    assert_shape,
+    chat_with,
+    new_account,
+    new_project,
+)
 
 pytestmark = pytest.mark.e2e
-
-SPEC = REPO_ROOT.parent / "shared" / "specs" / "openai-openapi.yaml"
-
-
-@functools.cache
-def _spec() -> dict[str, Any]:
-    # Through JSON: YAML reads date-like example strings as dates, which no JSON schema has.
-    spec: dict[str, Any] = json.loads(
-        json.dumps(yaml.safe_load(SPEC.read_text(encoding="utf-8")), default=str)
-    )
-    return spec
-
-
-def assert_shape(schema: str, body: Any) -> None:
-    """``body`` validates against ``#/components/schemas/<schema>`` of OpenAI's spec."""
-    document = {"$ref": f"#/components/schemas/{schema}", "components": _spec()["components"]}
-    jsonschema_rs.Draft202012Validator(document).validate(body)
-
-
-@pytest.fixture
-def admin(full_stack: RunningStack) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=f"http://127.0.0.1:{full_stack.layout.ingress_port}",
-        headers={"authorization": f"Bearer {full_stack.admin_key}"},
-        timeout=30.0,
-        trust_env=False,
-    ) as client:
-        yield client
-
-
-def chat_with(admin: httpx.Client, key: str, text: str = "hello there") -> httpx.Response:
-    return admin.post(
-        "/v1/chat/completions",
-        headers={"authorization": f"Bearer {key}"},
-        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]},
-    )
-
-
-def new_project(admin: httpx.Client, name: str = "team") -> dict[str, Any]:
-    response = admin.post("/v1/organization/projects", json={"name": name})
-    assert response.status_code == 200, response.text
-    project: dict[str, Any] = response.json()
-    assert_shape("Project", project)
-    return project
-
-
-def new_account(admin: httpx.Client, project_id: str, name: str = "ci") -> dict[str, Any]:
-    response = admin.post(
-        f"/v1/organization/projects/{project_id}/service_accounts", json={"name": name}
-    )
-    assert response.status_code == 200, response.text
-    account: dict[str, Any] = response.json()
-    assert_shape("ProjectServiceAccountCreateResponse", account)
-    return account
 
 
 def test_a_project_key_is_shown_once_and_authenticates_as_its_project(
@@ -152,12 +98,20 @@ def test_lists_page_like_openais(admin: httpx.Client) -> None:
     assert admin.get(path, params={"limit": 0}).status_code == 400
 
 
-def test_only_the_owner_may_manage_and_mistakes_are_clean_errors(admin: httpx.Client) -> None:
+def test_members_see_only_their_project_and_mistakes_are_clean_errors(
+    admin: httpx.Client,
+) -> None:
     project = new_project(admin)
+    new_project(admin, "another team")
     key = new_account(admin, project["id"])["api_key"]["value"]
     as_member = admin.get("/v1/organization/projects", headers={"authorization": f"Bearer {key}"})
-    assert as_member.status_code == 403
-    assert as_member.json()["error"]["type"] == "permission_error"
+    assert as_member.status_code == 200
+    assert [p["id"] for p in as_member.json()["data"]] == [project["id"]]
+    creating = admin.post(
+        "/v1/organization/projects", json={"name": "x"}, headers={"authorization": f"Bearer {key}"}
+    )
+    assert creating.status_code == 403
+    assert creating.json()["error"]["type"] == "permission_error"
     missing = admin.get("/v1/organization/projects/proj_nope")
     assert missing.status_code == 404
     assert set(missing.json()) == {"error"}

@@ -1,4 +1,5 @@
-"""Pricing: what one usage event costs, from the model card's per-million-token prices.
+"""Pricing: what one usage event (or one answer's usage) costs, from the model card's
+per-million-token prices.
 
 Cost is exact: prices are Decimals per 1,000,000 tokens and every product and sum stays a Decimal,
 unrounded. Rounding happens once, when a row is stored (see ``rows.COST_SCALE``).
@@ -42,9 +43,15 @@ UNPRICED = Pricing(cost_usd=_ZERO, priced=False)
 def price(event: UsageEvent, card: ModelCard | None) -> Pricing:
     if event.status is not OutcomeStatus.OK and event.usage == _NO_USAGE:
         return FREE
+    cost = usage_cost(event.usage, card)
+    return UNPRICED if cost is None else Pricing(cost_usd=cost, priced=True)
+
+
+def usage_cost(usage: Usage, card: ModelCard | None) -> Decimal | None:
+    """What ``usage`` of the model costs, exactly; None when a price it needs is unknown. Also
+    what ingress shrinks a request's credit hold to once the answer is in."""
     if card is None or not card.priced:
-        return UNPRICED
-    usage = event.usage
+        return None
     # ``input_tokens`` counts the cached tokens too; only the rest is billed at the input price.
     uncached = max(usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens, 0)
     lines = (
@@ -58,9 +65,9 @@ def price(event: UsageEvent, card: ModelCard | None) -> Pricing:
         if tokens == 0:
             continue  # an unpriced kind of token that was not used does not make the call unpriced
         if per_million is None:
-            return UNPRICED
+            return None
         cost += tokens * per_million
-    return Pricing(cost_usd=cost / _PER_MILLION, priced=True)
+    return cost / _PER_MILLION
 
 
 def _cache_price(specific: Decimal | None, prices: Prices) -> Decimal | None:
