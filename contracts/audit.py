@@ -108,6 +108,7 @@ class DenialReason(StrEnum):
     """``details["reason"]`` of a ``request.denied`` event."""
 
     INVALID_API_KEY = "invalid_api_key"  # missing, unknown, deleted or expired key
+    KEY_NOT_PERMITTED = "key_not_permitted"  # a valid key whose role may not call models
     MODEL_NOT_ALLOWED = "model_not_allowed"  # the project's model permissions forbid it
     RATE_LIMITED = "rate_limited"  # over a per-key or per-project rate limit
     INSUFFICIENT_CREDIT = "insufficient_credit"  # no credit left, or the spend limit reached

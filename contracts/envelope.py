@@ -9,7 +9,7 @@ from pydantic import Field
 
 from contracts._base import WireModel
 from contracts.features import RequestFeatures
-from contracts.governance import ModelAccess
+from contracts.governance import ModelAccess, ModelRateLimit
 from contracts.sealing import SealedBody
 from contracts.topics import Lane
 
@@ -60,6 +60,10 @@ class RequestEnvelope(WireModel):
     # The models the caller's project may use (its ``model_permissions``); None: any. The router
     # passes over the others in every kind of plan, ``auto`` included.
     model_access: ModelAccess | None = None
+    # The project's rate limits by canonical model id, for the worker to apply to a target the
+    # request did not name; ``rate_counted``: the models ingress counted already (those named).
+    rate_limits: dict[str, ModelRateLimit] = Field(default_factory=dict)
+    rate_counted: list[str] = Field(default_factory=list)
     # The caller allows a refusal on content policy grounds to move to the next target.
     fallback_on_content_policy: bool = False
     # The normalised ``contracts.chat.ChatRequest``, JSON-encoded and sealed with the request's key.
@@ -67,6 +71,8 @@ class RequestEnvelope(WireModel):
     created_at_ms: int
     deadline_ms: int
     retention: Retention = Retention.NONE
+    # With ``Retention.FULL`` (the project's ``data_retention``): how long its log is kept.
+    retention_days: int | None = None
     trace: TraceContext = Field(default_factory=TraceContext)
     # The Redis stream that the waiting ingress process reads; None for async and batch.
     reply_to: str | None = None

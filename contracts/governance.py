@@ -118,6 +118,15 @@ class ModelAccess(WireModel):
         return listed if self.mode == "allow_list" else not listed
 
 
+class ModelRateLimit(WireModel):
+    """A project's limits on one model as they travel on the envelope: the worker applies them
+    to a model the request did not name (a route's, ``auto``'s or a fallback's choice)."""
+
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    requests_per_day: int | None = None
+
+
 class ModelPermissionsRecord(WireModel):
     """A project's ``model_permissions``; its id is the project's."""
 

@@ -51,6 +51,9 @@ RESULTS = TopicSpec(name="sy.results.v1", partitions=6, retention_ms=7 * _DAY_MS
 USAGE = TopicSpec(name="sy.usage.v1", partitions=6, retention_ms=7 * _DAY_MS)
 AUDIT = TopicSpec(name="sy.audit.v1", partitions=3, retention_ms=30 * _DAY_MS)
 DLQ = TopicSpec(name="sy.dlq.v1", partitions=1, retention_ms=30 * _DAY_MS)
+# Prompts and answers of projects that opted into retention (contracts.request_log), on their
+# way to ClickHouse. A day: a transit buffer, not a store; nothing else ever carries text.
+REQUEST_LOG = TopicSpec(name="sy.request_log.v1", partitions=3, retention_ms=_DAY_MS)
 # Governance state (projects, service accounts, API keys): the system of record. Compacted, so
 # the latest record of every entity is kept for ever and a deleted one leaves a tombstone; one
 # partition, so every reader applies the changes in one order (contracts.governance).
@@ -85,4 +88,4 @@ def dispatch_topic(provider: str, lane: Lane = Lane.INTERACTIVE) -> TopicSpec:
 
 def all_topics() -> list[TopicSpec]:
     dispatch = [dispatch_topic(p, lane) for p in PROVIDERS for lane in Lane]
-    return [REQUESTS, *dispatch, RESULTS, USAGE, AUDIT, DLQ, GOVERNANCE]
+    return [REQUESTS, *dispatch, RESULTS, USAGE, AUDIT, DLQ, GOVERNANCE, REQUEST_LOG]

@@ -62,8 +62,13 @@ def _child_environ() -> dict[str, str]:
         for key, value in os.environ.items()
         if not key.startswith("SWITCHYARD_") and not key.endswith("_API_KEY")
     }
-    # Key-use summaries every 2 s rather than every minute, so the audit test sees one.
-    return {**inherited, "SWITCHYARD_KEY_USE_SUMMARY_S": "2"}
+    # Key-use summaries every 2 s rather than every minute, so the audit test sees one; spend
+    # alert webhooks may reach the test's receiver on 127.0.0.1.
+    return {
+        **inherited,
+        "SWITCHYARD_KEY_USE_SUMMARY_S": "2",
+        "SWITCHYARD_WEBHOOK_ALLOW_PRIVATE": "true",
+    }
 
 
 def _claim_and_wipe(home: Path) -> None:

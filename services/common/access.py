@@ -32,7 +32,10 @@ class Permission(StrEnum):
     ORG_READ = "api.organization.read"  # list projects and people
     ORG_WRITE = "api.organization.write"  # create projects, people, admin keys; assign roles
     PROJECT_READ = "api.projects.read"  # a project, its keys, limits and settings
-    PROJECT_WRITE = "api.projects.write"  # a project's keys, members, limits and settings
+    PROJECT_WRITE = "api.projects.write"  # a project's keys, members and spend alerts
+    # What a project may use and keep: its model permissions, rate limits, spend limit and data
+    # retention. The organisation's, not the project's: a project owner must not lift them.
+    POLICY_WRITE = "api.policies.write"
     MODEL_REQUEST = "api.model.request"  # call models
     USAGE_READ = "api.usage.read"  # usage and cost
     AUDIT_READ = "api.audit_logs.read"
@@ -92,7 +95,7 @@ _ROLE_LIST = (
         "role_project_owner",
         "owner",
         Scope.PROJECT,
-        "Manages the project's keys, members, limits and settings; reads its usage and audit log.",
+        "Manages the project's keys, members and alerts; reads its usage and audit log.",
         _PROJECT_OWNER,
     ),
     Role(
@@ -151,6 +154,8 @@ class Principal:
     project_permissions: Mapping[str, frozenset[Permission]] = field(default_factory=dict)
     # The project's model permissions, as they stood when the key was checked; None: any model.
     model_access: ModelAccess | None = None
+    # When this key stops working; a key it makes must stop no later (epoch seconds).
+    expires_at: int | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -192,13 +197,19 @@ class KeyRing:
             return None
         if isinstance(found, AdminKeyRecord):
             if found.user_id is None:
-                return Principal(key_id=found.id, tenant=ADMIN, kind=KeyKind.ADMIN_KEY)
+                return Principal(
+                    key_id=found.id,
+                    tenant=ADMIN,
+                    kind=KeyKind.ADMIN_KEY,
+                    expires_at=found.expires_at,
+                )
             user = view.users[found.user_id]
             return Principal(
                 key_id=found.id,
                 tenant=ADMIN,
                 kind=KeyKind.ADMIN_KEY,
                 user_id=user.id,
+                expires_at=found.expires_at,
                 org_permissions=_permissions(Scope.ORGANIZATION, user.roles),
                 project_permissions={
                     project: _permissions(Scope.PROJECT, role)
@@ -222,4 +233,5 @@ class KeyRing:
             org_permissions=frozenset(),
             project_permissions={project: _permissions(Scope.PROJECT, role)},
             model_access=view.model_access(project),
+            expires_at=found.expires_at,
         )

@@ -215,6 +215,7 @@ _PRELUDE = (
     NOW_MS
     + """
 local BASE = 1000000000
+local CLOSED_HOLD_MS = 86400000
 -- An integer (decimal text) as its leading digits and its last nine: both exact in a double,
 -- as are the sums of a few of them.
 local function split(text)
@@ -325,6 +326,10 @@ if ARGV[3] ~= '' and short_of(amount, {ARGV[3]}) == false and ARGV[3] ~= amount 
   amount = ARGV[3]
 end
 redis.call('HSET', KEYS[2], ARGV[1], amount .. ':' .. settled .. ':' .. ARGV[2])
+-- Ended, its cost on its way: the hold must outlast metering's lag, not the request's deadline
+-- (lapsing before its cost is in spent would free credit twice). A day, so that a hold whose
+-- charge never comes (an event lost past Kafka's retention) does not stay for ever.
+redis.call('ZADD', KEYS[3], now_ms + CLOSED_HOLD_MS, ARGV[1])
 return 0
 """
 )

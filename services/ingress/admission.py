@@ -8,8 +8,9 @@ In order, each refusal in OpenAI's error shape and each leaving an audit entry:
    and tokens per minute, requests per day, counted in Redis across every replica
    (``services.common.rate_limits``). Tokens count as OpenAI counts them: the prompt (from the
    tokenizer) plus the most the answer may take. Over a limit: 429 with ``retry-after`` and
-   OpenAI's ``x-ratelimit-*`` headers. Requests naming a route or an ``auto`` policy are not
-   limited per model here: the model is chosen later.
+   OpenAI's ``x-ratelimit-*`` headers. A model the request did not name (a route's, ``auto``'s
+   or a fallback's choice) is counted by the worker, as it is about to call it
+   (``services.workers.dispatch``): over its limit, the plan moves on, or ends in a 429.
 3. **Money**: a project with prepaid credit, a spend limit or a spend alert places a hold for the
    request's maximum cost (``services.common.credit``): prompt tokens times the input price
    plus ``max_tokens`` (or the model's maximum output) times the output price, at the dearest
@@ -42,7 +43,7 @@ from contracts.audit import AuditEvent, DenialReason
 from contracts.catalogue import Catalogue, ModelCard, UnknownModel
 from contracts.chat import ChatRequest, Usage
 from contracts.errors import ErrorCode, ErrorInfo
-from contracts.governance import ModelAccess
+from contracts.governance import ModelAccess, ModelRateLimit
 from services.common.access import KeyKind, Permission, Principal
 from services.common.audit import AuditTrail
 from services.common.credit import (
@@ -85,6 +86,12 @@ class Ticket:
     request_id: str
     project: str | None = None  # set when a hold was placed
     headers: dict[str, str] = field(default_factory=dict)
+    # The project keeps its request logs this long (its ``data_retention``); None: nothing kept.
+    retention_days: int | None = None
+    # The project's rate limits by model, and the models counted here (the named ones): the
+    # worker applies the others' limits to whatever route, ``auto`` or a fallback chose.
+    rate_limits: dict[str, ModelRateLimit] = field(default_factory=dict)
+    rate_counted: list[str] = field(default_factory=list)
 
 
 class Admission:
@@ -132,14 +139,28 @@ class Admission:
                         "of the project."
                     ),
                 ),
+                reason=DenialReason.KEY_NOT_PERMITTED,
             )
         project = principal.project_id
         if project is None:
             return ticket  # the bootstrap key: the organisation's own traffic
+        retention = self._view.data_retention.get(project)
+        if retention is not None and retention.keeps_text:
+            ticket.retention_days = retention.retention_days
         max_output = chat.sampling.max_output_tokens
         counted = functools.cache(prompt_tokens)  # counted once, and only if needed
+        ticket.rate_limits = {
+            r.model: ModelRateLimit(
+                requests_per_minute=r.max_requests_per_1_minute,
+                tokens_per_minute=r.max_tokens_per_1_minute,
+                requests_per_day=r.max_requests_per_1_day,
+            )
+            for r in self._view.rate_limits.values()
+            if r.project_id == project
+        }
         for card in self._named_cards(requested):
             await self._rate_limit(principal, project, card, counted, max_output, ticket)
+            ticket.rate_counted.append(card.canonical_id)
         await self._hold(principal, project, requested, counted, max_output, timeout_s, ticket)
         return ticket
 
@@ -167,9 +188,10 @@ class Admission:
         headers: dict[str, str] | None = None,
         *,
         request: Request | None = None,
+        reason: DenialReason | None = None,
     ) -> NoReturn:
         """Refuse the request: an audit entry (never the prompt), then the error."""
-        reason = _REASONS.get(info.code, DenialReason.MODEL_NOT_ALLOWED)
+        reason = reason or _REASONS.get(info.code, DenialReason.MODEL_NOT_ALLOWED)
         self._trail.note(
             AuditEvent(
                 type="request.denied",
@@ -216,7 +238,7 @@ class Admission:
             tokens_per_minute=record.max_tokens_per_1_minute,
             requests_per_day=record.max_requests_per_1_day,
         )
-        tokens = prompt_tokens() + (max_output or card.max_output_tokens or _DEFAULT_MAX_OUTPUT)
+        tokens = prompt_tokens() + _output_bound(max_output, card)
         try:
             decision = await self.limits.admit(
                 project, card.canonical_id, tokens=tokens, limit=limit
@@ -267,7 +289,7 @@ class Admission:
         worst = Decimal(0)
         for card in cards.values():
             prices = card.prices
-            output = max_output or card.max_output_tokens or _DEFAULT_MAX_OUTPUT
+            output = _output_bound(max_output, card)
             cost = (
                 prompt_tokens * (prices.input or Decimal(0))
                 + output * (prices.output or Decimal(0))
@@ -349,6 +371,13 @@ class Admission:
             return None
         project = self._view.projects.get(principal.project_id)
         return project.name if project else None
+
+
+def _output_bound(max_output: int | None, card: ModelCard) -> int:
+    """The most the answer may take: what the caller allows, within what the model can give
+    (a ``max_tokens`` of a billion must not make a hold nobody can afford, or overflow)."""
+    ceiling = card.max_output_tokens or _DEFAULT_MAX_OUTPUT
+    return min(max_output, ceiling) if max_output else ceiling
 
 
 _REASONS = {

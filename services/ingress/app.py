@@ -86,7 +86,9 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
     app.state.audit = trail
     key_uses = KeyUseSummary(trail, interval_s=settings.key_use_summary_s)
     app.state.key_uses = key_uses
-    alerts = SpendAlerts(gateway.redis, governance.view, trail)
+    alerts = SpendAlerts(
+        gateway.redis, governance.view, trail, allow_private=settings.webhook_allow_private
+    )
     admission = Admission(gateway.redis, governance.view, names, trail, alerts)
     app.state.admission = admission
     install_error_handlers(app)

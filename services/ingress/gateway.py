@@ -18,10 +18,10 @@ from aiokafka.errors import KafkaError
 from contracts import topics
 from contracts._base import now_ms
 from contracts.chat import ChatRequest
-from contracts.envelope import ClientProtocol, Mode, RequestEnvelope, TraceContext
+from contracts.envelope import ClientProtocol, Mode, RequestEnvelope, Retention, TraceContext
 from contracts.errors import ErrorCode, ErrorInfo
 from contracts.features import RequestFeatures
-from contracts.governance import ModelAccess
+from contracts.governance import ModelAccess, ModelRateLimit
 from contracts.sealing import new_key, seal
 from contracts.topics import Lane
 from services.common.kafka import ensure_topics, make_producer
@@ -62,6 +62,10 @@ class Submission:
     model_access: ModelAccess | None = None
     fallback_on_content_policy: bool = False
     traceparent: str | None = None
+    # The project keeps request logs this long; None (the default): zero retention.
+    retention_days: int | None = None
+    rate_limits: dict[str, ModelRateLimit] = field(default_factory=dict)
+    rate_counted: list[str] = field(default_factory=list)
 
 
 class Gateway:
@@ -118,8 +122,12 @@ class Gateway:
             prompt_tokens_estimate=submission.prompt_tokens_estimate,
             features=submission.features,
             model_access=submission.model_access,
+            rate_limits=submission.rate_limits,
+            rate_counted=submission.rate_counted,
             fallback_on_content_policy=submission.fallback_on_content_policy,
             sealed_body=sealed,
+            retention=Retention.FULL if submission.retention_days else Retention.NONE,
+            retention_days=submission.retention_days,
             created_at_ms=created,
             deadline_ms=deadline,
             trace=TraceContext(traceparent=submission.traceparent),

@@ -202,6 +202,43 @@ SWITCHYARD_SCHEMAS: dict[str, dict[str, Any]] = {
             "grants": {"type": "array", "items": _ref("SwitchyardProjectCreditGrant")},
         },
     },
+    "SwitchyardRequestLog": {
+        "type": "object",
+        "description": (
+            "Switchyard's addition: one request of a project whose `data_retention` is `none`, "
+            "kept until `expires_at`: the normalised request and the answer (the completion, or "
+            "the list of a stream's deltas)."
+        ),
+        "required": ["object", "id", "created_at", "expires_at", "status", "request"],
+        "properties": {
+            "object": {"type": "string", "enum": ["project.request_log"]},
+            "id": {"type": "string", "description": "The request id (`x-request-id`)."},
+            "created_at": _UNIXTIME,
+            "expires_at": _UNIXTIME,
+            "key_id": {"type": "string"},
+            "requested_model": {"type": "string"},
+            "model": _nullable({"type": "string"}),
+            "provider": _nullable({"type": "string"}),
+            "status": {"type": "string", "enum": ["ok", "error"]},
+            "error_code": _nullable({"type": "string"}),
+            "attempts": {"type": "integer"},
+            "stream": {"type": "boolean"},
+            "request": {"type": "object"},
+            "response": _nullable({}),
+        },
+    },
+    "SwitchyardRequestLogList": {
+        "type": "object",
+        "description": "Switchyard's addition: a page of a project's request logs, newest first.",
+        "required": ["object", "data", "first_id", "last_id", "has_more"],
+        "properties": {
+            "object": {"type": "string", "enum": ["list"]},
+            "data": {"type": "array", "items": _ref("SwitchyardRequestLog")},
+            "first_id": _nullable({"type": "string"}),
+            "last_id": _nullable({"type": "string"}),
+            "has_more": {"type": "boolean"},
+        },
+    },
     "SwitchyardSpendAlertWebhookChannel": {
         "type": "object",
         "description": (
@@ -917,7 +954,7 @@ def _people_paths() -> dict[str, Any]:
 
 def _control_paths() -> dict[str, Any]:
     base = _BASE + "/projects/{project_id}"
-    read, write = Permission.PROJECT_READ, Permission.PROJECT_WRITE
+    read = Permission.PROJECT_READ
     limit = [
         *_PROJECT,
         _parameter(
@@ -942,7 +979,7 @@ def _control_paths() -> dict[str, Any]:
                 "update-project-model-permissions",
                 "Sets an allow list or a deny list; ids are stored as `provider/model`.",
                 "ProjectModelPermissions",
-                needs=_needs(write),
+                needs=_needs(Permission.POLICY_WRITE, _IN_ORG),
                 description="A model that is not in the catalogue is a 404.",
                 parameters=_PROJECT,
                 body="ProjectModelPermissionsUpdateRequest",
@@ -953,7 +990,7 @@ def _control_paths() -> dict[str, Any]:
                 "delete-project-model-permissions",
                 "Removes the list: every model again.",
                 "ProjectModelPermissionsDeleteResponse",
-                needs=_needs(write),
+                needs=_needs(Permission.POLICY_WRITE, _IN_ORG),
                 parameters=_PROJECT,
                 missing="No such project.",
                 writes=True,
@@ -978,7 +1015,7 @@ def _control_paths() -> dict[str, Any]:
                 "update-project-rate-limits",
                 "Sets the project's rate limits on a model of the catalogue.",
                 "ProjectRateLimit",
-                needs=_needs(write),
+                needs=_needs(Permission.POLICY_WRITE, _IN_ORG),
                 description=(
                     "Requests and tokens per minute and requests per day; a field sent as null "
                     "removes that limit (Switchyard's addition), one left out keeps its value. "
@@ -993,7 +1030,7 @@ def _control_paths() -> dict[str, Any]:
                 "delete-project-rate-limit",
                 "Removes the project's rate limits on a model.",
                 "SwitchyardProjectRateLimitDeleteResponse",
-                needs=_needs(write),
+                needs=_needs(Permission.POLICY_WRITE, _IN_ORG),
                 description="Switchyard's addition: the model is no longer limited by the project.",
                 parameters=limit,
                 missing="No such project, or no limit on that model.",
@@ -1016,7 +1053,7 @@ def _control_paths() -> dict[str, Any]:
                 "Updateprojectspendlimit",
                 "Sets the project's hard spend limit.",
                 "ProjectSpendLimitResource",
-                needs=_needs(write),
+                needs=_needs(Permission.POLICY_WRITE, _IN_ORG),
                 description=(
                     "Requests hold their maximum cost against it when admitted; one that would "
                     "pass it is refused with a 402. `currency` and `interval` may be left out."
@@ -1030,7 +1067,7 @@ def _control_paths() -> dict[str, Any]:
                 "Deleteprojectspendlimit",
                 "Removes the project's hard spend limit.",
                 "ProjectSpendLimitDeletedResource",
-                needs=_needs(write),
+                needs=_needs(Permission.POLICY_WRITE, _IN_ORG),
                 parameters=_PROJECT,
                 missing="No such project.",
                 writes=True,
@@ -1049,10 +1086,10 @@ def _control_paths() -> dict[str, Any]:
                 "update-project-data-retention",
                 "Sets the project's data retention.",
                 "ProjectDataRetention",
-                needs=_needs(write),
+                needs=_needs(Permission.POLICY_WRITE, _IN_ORG),
                 description=(
                     "`none` keeps request logs for `retention_days` (Switchyard's field); every "
-                    "other type keeps nothing, and is shown as `zero_data_retention`."
+                    "other type keeps nothing."
                 ),
                 parameters=_PROJECT,
                 body="UpdateProjectDataRetentionBody",
@@ -1083,6 +1120,22 @@ def _money_paths() -> dict[str, Any]:
                 parameters=_PROJECT,
                 missing="No such project.",
                 unavailable="The credit ledger is being rebuilt; try again in a moment.",
+            )
+        },
+        base + "/request_logs": {
+            "get": _operation(
+                "list-project-request-logs",
+                "Lists the prompts and answers the project keeps, newest first.",
+                "SwitchyardRequestLogList",
+                needs=_needs(write),
+                description=(
+                    "Switchyard's addition, for a project whose `data_retention` is `none`; "
+                    "every other project keeps no text, and lists nothing. `request_id` narrows "
+                    "the list to one request."
+                ),
+                parameters=[*_PROJECT, *_PAGE, _parameter("request_id", "query")],
+                missing="No such project.",
+                unavailable="Metering, which keeps the logs, cannot be reached.",
             )
         },
         base + "/credit/grants": {

@@ -24,6 +24,8 @@ class IngressSettings(ServiceSettings):
     # and a second or two at start; a deployment whose callers always name a model may switch
     # it off, and ``auto`` requests are then refused at the door.
     auto_routing: bool = True
+    # Spend alert webhooks may call loopback and private addresses: for a local stack or tests.
+    webhook_allow_private: bool = False
     # How often each key's use is summed into one ``api_key.used`` audit entry.
     key_use_summary_s: float = 60.0
     # Where the metering service's API is (the same variables metering binds by): the ingress

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import logging
 import time
 
@@ -48,8 +49,18 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 
 
 class SpendAlerts:
-    def __init__(self, redis: aioredis.Redis, view: GovernanceView, trail: AuditTrail) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        view: GovernanceView,
+        trail: AuditTrail,
+        *,
+        allow_private: bool = False,
+    ) -> None:
+        """``allow_private``: webhooks may go to loopback and private addresses (a local stack,
+        the tests). Off in production: a project owner must not probe the internal network."""
         self._redis = redis
+        self._allow_private = allow_private
         self._view = view
         self._trail = trail
         self._fired: set[tuple[str, str]] = set()  # (alert, month) this replica saw fired
@@ -106,7 +117,7 @@ class SpendAlerts:
                 },
             }
         )
-        delivered, status = await self._deliver(alert, body)
+        delivered = await self._deliver(alert, body)
         project = self._view.projects.get(alert.project_id)
         entry = AuditEvent(
             type="spend_alert.triggered",
@@ -119,7 +130,7 @@ class SpendAlerts:
                 "month": month,
                 "threshold_cents": alert.threshold_cents,
                 "month_spend_usd": f"{nanos_to_usd(spent_nanos):f}",
-                "webhook_status": status,
+                "delivered": delivered,
             },
         )
         try:
@@ -127,10 +138,15 @@ class SpendAlerts:
         except Exception:
             log.exception("audit entry for spend alert %s could not be written", alert.id)
 
-    async def _deliver(self, alert: SpendAlertRecord, body: bytes) -> tuple[bool, int | None]:
+    async def _deliver(self, alert: SpendAlertRecord, body: bytes) -> bool:
+        """Whether the receiver took it. What it answered is not kept: the audit entry is
+        readable by the project, and a status code would tell it about the far side."""
+        if not self._allow_private and not await _public(alert.webhook_url):
+            log.warning("spend alert %s: its webhook's host is not public; not called", alert.id)
+            return False
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=_TIMEOUT_S)
-        status: int | None = None
+            # No redirects: a public URL must not bounce the call to an internal one.
+            self._client = httpx.AsyncClient(timeout=_TIMEOUT_S, follow_redirects=False)
         for attempt in range(_ATTEMPTS):
             timestamp = int(time.time())
             try:
@@ -142,10 +158,21 @@ class SpendAlerts:
                         SIGNATURE_HEADER: signature(alert.signing_secret, timestamp, body),
                     },
                 )
-                status = response.status_code
                 if response.is_success:
-                    return True, status
+                    return True
             except httpx.HTTPError as exc:
                 log.warning("spend alert %s webhook failed: %s", alert.id, type(exc).__name__)
             await asyncio.sleep(_FIRST_BACKOFF_S * 2**attempt)
-        return False, status
+        return False
+
+
+async def _public(url: str) -> bool:
+    """Whether every address the URL's host resolves to is a public one. (A host that resolves
+    differently a moment later could still slip through; an egress proxy closes that gap.)"""
+    host = httpx.URL(url).host
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except OSError:
+        return False
+    addresses = {info[4][0] for info in found}
+    return bool(addresses) and all(ipaddress.ip_address(a).is_global for a in addresses)

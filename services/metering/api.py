@@ -31,6 +31,8 @@ from services.metering.audit_params import InvalidAuditQueryError, parse_audit_q
 from services.metering.audit_render import render_list
 from services.metering.audit_store import AuditStore, CursorNotFoundError
 from services.metering.metrics import MeteringMetrics
+from services.metering.request_log import MAX_LIMIT as MAX_LOG_PAGE
+from services.metering.request_log import RequestLogStore
 from services.metering.store import GroupBy, SummaryRow, UsageStore
 from services.metering.window import InvalidWindowError, parse_window
 
@@ -139,6 +141,7 @@ def create_app(
     app = FastAPI(title="Switchyard metering", docs_url=None, redoc_url=None)
     app.state.store = store
     app.state.audit_store = AuditStore(store)
+    app.state.request_logs = RequestLogStore(store)
     app.state.keys = KeyRing(admin_key, governance)
     app.add_exception_handler(NotAuthenticatedError, _not_authenticated)
     app.add_exception_handler(PermissionDeniedError, _permission_denied)
@@ -186,6 +189,34 @@ def create_app(
         except CursorNotFoundError as exc:
             raise InvalidAuditQueryError(exc.param, str(exc)) from exc
         return JSONResponse(render_list(page))
+
+    @app.get("/v1/organization/projects/{project_id}/request_logs")
+    async def list_request_logs(project_id: str, request: Request) -> JSONResponse:
+        """Switchyard's addition: a retaining project's request logs, for its owners only."""
+        principal = await _principal(request)
+        if not principal.can(Permission.PROJECT_WRITE, project_id):
+            raise PermissionDeniedError(
+                f"Only the owners of project '{project_id}' may read its request logs."
+            )
+        raw_limit = request.query_params.get("limit", "20")
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LOG_PAGE:
+            raise InvalidAuditQueryError("limit", f"'limit' must be from 1 to {MAX_LOG_PAGE}.")
+        logs: RequestLogStore = request.app.state.request_logs
+        page = await logs.page(
+            project_id,
+            limit=int(raw_limit),
+            after=request.query_params.get("after"),
+            request_id=request.query_params.get("request_id"),
+        )
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": page.entries,
+                "first_id": page.entries[0]["id"] if page.entries else None,
+                "last_id": page.entries[-1]["id"] if page.entries else None,
+                "has_more": page.has_more,
+            }
+        )
 
     app.include_router(usage)
     return app

@@ -53,6 +53,11 @@ class LedgerKeeper:
         self.lock = asyncio.Lock()
         self._resync = True  # forget every ledger once Redis answers
 
+    def resync(self) -> None:
+        """Rebuild every ledger from ClickHouse at the next turn: what it settled can no
+        longer be trusted to match what is stored."""
+        self._resync = True
+
     async def settle(self, events: Sequence[PricedEvent]) -> None:
         """Called with ``lock`` held, right after ``events`` were inserted."""
         charges = [

@@ -65,7 +65,13 @@ class UsageRecorder:
             # Insert and settle as one step as far as a ledger rebuild can tell
             # (services.metering.ledger).
             async with self._ledger.lock:
-                await self._store.insert_events(priced)
+                try:
+                    await self._store.insert_events(priced)
+                except Exception:
+                    # The rows may be in anyway (an answer lost on the way back): their replay
+                    # will find them stored and not settle them, so the ledgers rebuild.
+                    self._ledger.resync()
+                    raise
                 await self._ledger.settle(priced)
 
         self._metrics.batch_insert_seconds.observe(time.perf_counter() - started)

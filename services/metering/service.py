@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from contracts.catalogue import default_catalogue
-from contracts.topics import AUDIT, DLQ, GOVERNANCE, USAGE
+from contracts.topics import AUDIT, DLQ, GOVERNANCE, REQUEST_LOG, USAGE
 from services.common.gc_tuning import tune_gc
 from services.common.governance import GovernanceFeed
 from services.common.kafka import ensure_topics
@@ -31,6 +31,7 @@ from services.metering.consumer import UsageConsumer
 from services.metering.ledger import LedgerKeeper
 from services.metering.metrics import MeteringMetrics
 from services.metering.recorder import UsageRecorder
+from services.metering.request_log import RequestLogStore, request_log_consumer
 from services.metering.settings import MeteringSettings
 from services.metering.store import UsageStore
 
@@ -55,7 +56,7 @@ async def run(settings: MeteringSettings, stop: asyncio.Event) -> None:
         applied = await store.migrate()
         if applied:
             log.info("migrations applied: %s", ", ".join(f"{m.version:04d}" for m in applied))
-        await ensure_topics(settings.kafka_bootstrap, [USAGE, AUDIT, DLQ, GOVERNANCE])
+        await ensure_topics(settings.kafka_bootstrap, [USAGE, AUDIT, DLQ, GOVERNANCE, REQUEST_LOG])
         # Keys and roles, to scope what each caller reads (services.metering.api).
         governance = GovernanceFeed(
             settings.kafka_bootstrap, client_id=f"sy-metering-{os.getpid()}"
@@ -80,11 +81,18 @@ async def run(settings: MeteringSettings, stop: asyncio.Event) -> None:
             batch_max_events=settings.metering_batch_max_events,
             batch_max_wait_ms=settings.metering_batch_max_wait_ms,
         )
+        log_consumer = request_log_consumer(
+            bootstrap=settings.kafka_bootstrap,
+            store=RequestLogStore(store),
+            registry=metrics.registry,
+            batch_max_events=settings.metering_batch_max_events,
+            batch_max_wait_ms=settings.metering_batch_max_wait_ms,
+        )
         admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
         app = create_app(
             store,
             metrics,
-            lambda: consumer.running and audit_consumer.running,
+            lambda: consumer.running and audit_consumer.running and log_consumer.running,
             admin_key=admin_key,
             governance=governance.view,
         )
@@ -100,8 +108,10 @@ async def run(settings: MeteringSettings, stop: asyncio.Event) -> None:
         await consumer.start()
         try:
             await audit_consumer.start()
+            await log_consumer.start()
         except BaseException:
             await consumer.stop()
+            await audit_consumer.stop()
             raise
         server_task = asyncio.create_task(server.serve(), name="metering-http")
         keeper_task = asyncio.create_task(keeper.run(), name="credit-ledger-keeper")
@@ -113,6 +123,7 @@ async def run(settings: MeteringSettings, stop: asyncio.Event) -> None:
                     server_task,
                     asyncio.create_task(consumer.wait()),
                     asyncio.create_task(audit_consumer.wait()),
+                    asyncio.create_task(log_consumer.wait()),
                 ],
                 return_when=asyncio.FIRST_COMPLETED,
             )
@@ -123,6 +134,7 @@ async def run(settings: MeteringSettings, stop: asyncio.Event) -> None:
                     await consumer.stop()  # re-raises the error a dead consumer died of
                 finally:
                     await audit_consumer.stop()
+                    await log_consumer.stop()
             finally:
                 keeper_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

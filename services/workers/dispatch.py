@@ -34,7 +34,7 @@ from prometheus_client import Counter, Histogram
 
 from contracts._base import now_ms
 from contracts.chat import ChatDelta, ChatRequest, Usage
-from contracts.envelope import Mode
+from contracts.envelope import Mode, RequestEnvelope, Retention
 from contracts.errors import ErrorCode, ErrorInfo
 from contracts.plan import DispatchPlan, RouteReason, Target
 from contracts.replies import OutcomeStatus, ReplyChunk, ReplyFinal
@@ -44,6 +44,7 @@ from contracts.usage import Timings, UsageEvent
 from services.common.deadlines import DeadlinePassed
 from services.common.delivery import OutcomeDelivery
 from services.common.plans import publish_plan
+from services.common.rate_limits import RateLimit, RateLimiter
 from services.common.redis_client import REDIS_DOWN, until_redis_answers
 from services.common.replies import ReplySender
 from services.common.request_state import (
@@ -53,6 +54,7 @@ from services.common.request_state import (
     RequestStore,
     claim_key,
 )
+from services.workers import request_log
 from services.workers.calls import CallFailed, CallResult, StreamTally, VendorCall
 from services.workers.estimate import estimate_usage
 from services.workers.guard import Guard, Held, UnguardedProviders
@@ -148,6 +150,9 @@ class _Progress:
     cancel_checked_at: float = field(default_factory=time.monotonic)
     # Targets left behind, and why, in a few words each: the route the answer took.
     passed_over: list[str] = field(default_factory=list)
+    # The streamed answer, kept only for a project that retains its logs (services.workers.
+    # request_log); None otherwise, and nothing is kept.
+    streamed: list[ChatDelta] | None = None
 
     def route(self, plan: DispatchPlan, answered_by: Target | None) -> str:
         # An automatic choice answered by its first choice (the plan moves only forward, so
@@ -206,6 +211,9 @@ class Dispatcher:
     # Whether a provider has a live worker (services.common.provider_registry): a plan is never
     # handed to a topic nobody consumes.
     served: Callable[[str], bool] = field(default=lambda provider: True)
+    # The projects' rate limits on models the request did not name (services.common.
+    # rate_limits); None (tests): not applied here.
+    rate_limits: RateLimiter | None = None
 
     async def handle(self, plan: DispatchPlan) -> None:
         picked_up_ms = now_ms()
@@ -249,6 +257,8 @@ class Dispatcher:
         chat = ChatRequest.model_validate_json(raw)
 
         progress = _Progress(attempt=plan.next_attempt, passed_over=list(plan.passed_over))
+        if envelope.retention is Retention.FULL:
+            progress.streamed = []
         try:
             served = await self._serve(plan, chat, progress, picked_up_ms)
         except Exception:
@@ -270,6 +280,10 @@ class Dispatcher:
         finally:
             for event, sent in queued:
                 await self._confirm_usage(event, sent)
+        if progress.streamed is not None:
+            await request_log.publish(
+                self.producer, request_log.log_entry(envelope, chat, served, progress.streamed)
+            )
         await self._finish(plan, keep_body_key=envelope.mode in (Mode.ASYNC, Mode.BATCH))
 
     async def _load_and_claim(self, plan: DispatchPlan) -> RequestState:
@@ -387,6 +401,11 @@ class Dispatcher:
                 )
                 progress.passed_over.append(f"{target.canonical_id}: not served")
                 continue
+            over_limit = await self._over_project_limit(envelope, target, chat)
+            if over_limit is not None:
+                last_error = over_limit
+                progress.passed_over.append(f"{target.canonical_id}: project rate limit")
+                continue
             has_next = index + 1 < len(plan.targets)
             tried = await self._try_target(
                 plan, target, endpoint, chat, progress, picked_up_ms, has_next=has_next
@@ -404,6 +423,42 @@ class Dispatcher:
         if last is None:
             return self._final(plan, None, None, attempt_id, progress, error=last_error)
         return self._final(plan, *last, attempt_id, progress, error=last_error)
+
+    async def _over_project_limit(
+        self, envelope: RequestEnvelope, target: Target, chat: ChatRequest
+    ) -> ErrorInfo | None:
+        """Why the project may not call this target now (its rate limit on the model), or None.
+        Ingress counted the models the request named; a model chosen by a route, ``auto`` or
+        as a fallback is counted here, when it is about to be called. Redis down: allowed (the
+        vendor's own limits still stand)."""
+        spec = envelope.rate_limits.get(target.canonical_id)
+        if spec is None or self.rate_limits is None or target.canonical_id in envelope.rate_counted:
+            return None
+        limit = RateLimit(
+            requests_per_minute=spec.requests_per_minute,
+            tokens_per_minute=spec.tokens_per_minute,
+            requests_per_day=spec.requests_per_day,
+        )
+        try:
+            decision = await self.rate_limits.admit(
+                envelope.tenant,
+                target.canonical_id,
+                tokens=_token_reservation(envelope.prompt_tokens_estimate, chat),
+                limit=limit,
+            )
+        except REDIS_DOWN:
+            return None
+        if decision.allowed:
+            return None
+        return ErrorInfo(
+            code=ErrorCode.RATE_LIMITED,
+            message=(
+                f"Rate limit reached for '{target.canonical_id}' in project '{envelope.tenant}'"
+                f" on {decision.limited_by}."
+            ),
+            retryable=decision.retry_after_s is not None,
+            retry_after_s=decision.retry_after_s,
+        )
 
     async def _try_target(
         self,
@@ -524,6 +579,8 @@ class Dispatcher:
                 except REDIS_DOWN as exc:
                     raise ReplyPathLost from exc
                 progress.chunks_sent += len(chunks)
+                if progress.streamed is not None:
+                    progress.streamed.extend(deltas)
 
             return await call.stream(relay, tally)
         finally:

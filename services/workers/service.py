@@ -33,6 +33,7 @@ from services.common.provider_registry import (
     vendor_host,
 )
 from services.common.provider_stats import AttemptStats
+from services.common.rate_limits import RateLimiter
 from services.common.redis_client import connect_redis
 from services.common.replies import ReplySender
 from services.common.request_state import ClaimKeeper, RequestStore
@@ -129,6 +130,7 @@ async def run(settings: WorkerSettings, providers: list[str], stop: asyncio.Even
         guard=guard,
         claims=claims,
         served=served,
+        rate_limits=RateLimiter(redis),
     )
 
     async def handle(record: ConsumerRecord[bytes, bytes]) -> None:

@@ -116,6 +116,9 @@ async def create_chat_completion(
         timeout_s=timeout_s,
         tags=parsed.tags,
         traceparent=request.headers.get("traceparent"),
+        retention_days=ticket.retention_days,
+        rate_limits=ticket.rate_limits,
+        rate_counted=ticket.rate_counted,
     )
     try:
         request_id, subscription = await gateway.submit(submission)
@@ -169,10 +172,12 @@ async def create_chat_completion(
             finished = True
         finally:
             gateway.inbox.unregister(request_id)
-            if not finished:  # the caller closed the connection mid-answer
-                gateway.abandon(request_id)
-            elif ending:
+            if finished and ending:  # (no await in a stream being cancelled)
                 await _close(admission, ticket, ending[-1], used[-1] if used else None)
+            if not finished or not ending:
+                # The caller closed the connection mid-answer, or the answer broke off (a
+                # restarted attempt): the worker stops the vendor call. The hold lapses alone.
+                gateway.abandon(request_id)
 
     return StreamingResponse(
         stream(),

@@ -80,6 +80,25 @@ def test_a_rate_limit_refuses_with_openais_headers_and_counts_per_model(
     too_big = chat_with(admin, key, unique("rl"), model="gpt-4o", max_tokens=1000)
     assert too_big.status_code == 429
     assert "retry-after" not in too_big.headers
+    # A model chosen by `auto` (here the only one the project may use) is limited as well.
+    ok(
+        admin.post(
+            f"{ORG}/projects/{project['id']}/model_permissions",
+            json={"mode": "allow_list", "model_ids": ["claude-haiku-4-5"]},
+        )
+    )
+    ok(
+        admin.post(
+            f"{ORG}/projects/{project['id']}/rate_limits/rl-anthropic__claude-haiku-4-5",
+            json={"max_requests_per_1_minute": 1},
+        )
+    )
+    chosen = [chat_with(admin, key, unique("auto"), model="auto:cheap") for _ in range(2)]
+    assert chosen[0].status_code == 200, chosen[0].text
+    assert chosen[0].headers["x-switchyard-model"] == "anthropic/claude-haiku-4-5"
+    assert chosen[1].status_code == 429
+    assert chosen[1].json()["error"]["type"] == "rate_limit_error"
+
     bad = admin.post(
         f"{ORG}/projects/{project['id']}/rate_limits/rl-openai__gpt-4o",
         json={"max_requests_per_1_minute": -1},

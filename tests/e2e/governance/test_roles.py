@@ -80,6 +80,12 @@ def test_an_owner_service_account_manages_its_own_project_only(admin: httpx.Clie
         ("POST", f"{ORG}/projects/{theirs['id']}/service_accounts"),
         ("GET", f"{ORG}/projects/{theirs['id']}/rate_limits"),
         ("POST", f"{ORG}/projects/{mine['id']}/credit/grants"),  # only the organisation tops up
+        # A project's limits and policies are the organisation's to set, not its owner's.
+        ("POST", f"{ORG}/projects/{mine['id']}/spend_limit"),
+        ("DELETE", f"{ORG}/projects/{mine['id']}/spend_limit"),
+        ("POST", f"{ORG}/projects/{mine['id']}/model_permissions"),
+        ("POST", f"{ORG}/projects/{mine['id']}/rate_limits/rl-openai__gpt-4o-mini"),
+        ("POST", f"{ORG}/projects/{mine['id']}/data_retention"),
         ("POST", f"{ORG}/projects"),
         ("GET", f"{ORG}/users"),
         ("GET", f"{ORG}/admin_api_keys"),

@@ -351,6 +351,27 @@ async def test_an_expired_hold_is_purged_by_the_next_hold(redis: aioredis.Redis)
     assert (snapshot.held_nanos, snapshot.open_holds) == (USD, 1)
 
 
+async def test_a_closed_hold_outlives_its_deadline_until_it_is_settled(
+    redis: aioredis.Redis,
+) -> None:
+    """Metering lags past the request's deadline: the hold must stay until the cost is in
+    spent, or the credit would be free twice."""
+    ledger, project = await ready_ledger(redis)
+    request = new_request()
+    soon = await server_ms(redis) + 300
+    held = await hold(ledger, project, USD, granted=USD, expires_at_ms=soon, request_id=request)
+    assert held.outcome is HoldOutcome.HELD
+    await ledger.close(project, request, 1, cost_nanos=USD // 2)
+    await asyncio.sleep(0.4)
+    # Past its deadline, closed, not settled: still held (at the known cost).
+    assert (await hold(ledger, project, USD, granted=USD)).outcome is HoldOutcome.NO_CREDIT
+    snapshot = await ledger.snapshot(project, MONTH)
+    assert (snapshot.held_nanos, snapshot.open_holds) == (USD // 2, 1)
+    await ledger.settle([charge(project, request, USD // 2)])
+    snapshot = await ledger.snapshot(project, MONTH)
+    assert (snapshot.spent_nanos, snapshot.held_nanos, snapshot.open_holds) == (USD // 2, 0, 0)
+
+
 async def test_a_hold_purges_at_most_64_expired_holds(redis: aioredis.Redis) -> None:
     ledger, project = await ready_ledger(redis)
     soon = await server_ms(redis) + 1500  # time for the 100 holds to land before any expires

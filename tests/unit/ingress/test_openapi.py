@@ -177,6 +177,7 @@ def test_the_document_is_valid_openapi(document: dict[str, Any]) -> None:
         "POST /v1/organization/projects/{project_id}/data_retention",
         "GET /v1/organization/projects/{project_id}/credit",
         "POST /v1/organization/projects/{project_id}/credit/grants",
+        "GET /v1/organization/projects/{project_id}/request_logs",
         "GET /v1/organization/projects/{project_id}/spend_alerts",
         "POST /v1/organization/projects/{project_id}/spend_alerts",
         "GET /v1/organization/projects/{project_id}/spend_alerts/{alert_id}",

@@ -109,12 +109,13 @@ def choice_in(body: dict[str, Any], field: str, allowed: Sequence[str], default:
     return str(value)
 
 
-def expiry_in(body: dict[str, Any]) -> int | None:
+def expiry_in(body: dict[str, Any], principal: Principal) -> int | None:
     """``expires_in_seconds`` (OpenAI's field for admin keys, used for every key here) as an
-    absolute time; None: the key does not expire."""
+    absolute time; None: the key does not expire. Never later than the key that makes it: an
+    expiring key must not mint itself a lasting one."""
     seconds = body.get("expires_in_seconds")
     if seconds is None:
-        return None
+        return principal.expires_at
     if not isinstance(seconds, int) or isinstance(seconds, bool):
         raise invalid("'expires_in_seconds' must be an integer.", param="expires_in_seconds")
     if not 1 <= seconds <= MAX_KEY_LIFETIME_S:
@@ -122,7 +123,8 @@ def expiry_in(body: dict[str, Any]) -> int | None:
             f"'expires_in_seconds' must be from 1 to {MAX_KEY_LIFETIME_S}.",
             param="expires_in_seconds",
         )
-    return now_s() + seconds
+    chosen = now_s() + seconds
+    return chosen if principal.expires_at is None else min(chosen, principal.expires_at)
 
 
 def page(
@@ -134,7 +136,11 @@ def page(
     """OpenAI's list shape over ``items`` (oldest first): ``limit`` 1..100 (default 20) and
     ``after``, an id the page starts after."""
     raw_limit = request.query_params.get("limit", str(_DEFAULT_LIMIT))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= _MAX_LIMIT:
+    # ASCII digits only (``"²".isdigit()`` holds), and few of them.
+    if (
+        not (raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 3)
+        or not 1 <= int(raw_limit) <= _MAX_LIMIT
+    ):
         raise invalid(f"'limit' must be an integer from 1 to {_MAX_LIMIT}.", param="limit")
     limit = int(raw_limit)
     after = request.query_params.get("after")

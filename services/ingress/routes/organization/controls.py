@@ -1,5 +1,6 @@
 """What a project may do: ``model_permissions`` (allow or deny lists), ``rate_limits`` per
-model, a hard ``spend_limit`` per month, and ``data_retention``.
+model, a hard ``spend_limit`` per month, and ``data_retention``. Set by the organisation
+(``api.policies.write``), read by the project.
 
 Each is a record on the governance topic, read by every ingress replica; the request path
 enforces them (``services.ingress.admission``): a forbidden model is a 403, a rate limit a 429,
@@ -79,7 +80,7 @@ async def update_model_permissions(
 ) -> dict[str, Any]:
     """Model ids are stored as canonical ``provider/model`` ids: an alias or a bare id names
     the same model whichever way a request later spells it."""
-    project = project_for(request, principal, project_id, Permission.PROJECT_WRITE)
+    project = project_for(request, principal, project_id, Permission.POLICY_WRITE)
     body = await json_object(request)
     mode, names = body.get("mode"), body.get("model_ids")
     if mode not in ("allow_list", "deny_list"):
@@ -114,7 +115,7 @@ async def update_model_permissions(
 async def delete_model_permissions(
     project_id: str, request: Request, principal: PrincipalDep
 ) -> dict[str, Any]:
-    project = project_for(request, principal, project_id, Permission.PROJECT_WRITE)
+    project = project_for(request, principal, project_id, Permission.POLICY_WRITE)
     await commit(
         request,
         principal,
@@ -184,7 +185,7 @@ async def update_rate_limit(
 ) -> dict[str, Any]:
     """OpenAI's fields; a field sent as null removes that limit (Switchyard's addition), one
     left out keeps its value."""
-    project = project_for(request, principal, project_id, Permission.PROJECT_WRITE)
+    project = project_for(request, principal, project_id, Permission.POLICY_WRITE)
     model = _model_of_limit(request, rate_limit_id)
     body = await json_object(request)
     record_id = f"{project_id}:{model}"
@@ -229,7 +230,7 @@ async def delete_rate_limit(
     project_id: str, rate_limit_id: str, request: Request, principal: PrincipalDep
 ) -> dict[str, Any]:
     """Switchyard's addition: the model is no longer limited by the project."""
-    project = project_for(request, principal, project_id, Permission.PROJECT_WRITE)
+    project = project_for(request, principal, project_id, Permission.POLICY_WRITE)
     model = _model_of_limit(request, rate_limit_id)
     record_id = f"{project_id}:{model}"
     if record_id not in view_of(request).rate_limits:
@@ -259,9 +260,13 @@ def _spend_limit_json(record: SpendLimitRecord | None) -> dict[str, Any]:
     }
 
 
+_MAX_CENTS = 9 * 10**11
+
+
 def cents_in(body: dict[str, Any], field: str = "threshold_amount", *, minimum: int = 1) -> int:
     cents = body.get(field)
-    if not isinstance(cents, int) or isinstance(cents, bool) or not minimum <= cents <= 10**13:
+    # At most nine billion dollars: in nano-dollars, still inside the ledger's int64.
+    if not isinstance(cents, int) or isinstance(cents, bool) or not minimum <= cents <= _MAX_CENTS:
         raise invalid(
             f"'{field}' must be a whole number of cents, at least {minimum}.", param=field
         )
@@ -286,7 +291,7 @@ async def update_spend_limit(
 ) -> dict[str, Any]:
     """A hard limit on what the project spends per calendar month (UTC), in cents. Requests
     hold their maximum cost against it at admission, as they do against prepaid credit."""
-    project = project_for(request, principal, project_id, Permission.PROJECT_WRITE)
+    project = project_for(request, principal, project_id, Permission.POLICY_WRITE)
     cents = cents_in(await json_object(request))
     active(project)
     record = SpendLimitRecord(id=project_id, threshold_cents=cents)
@@ -307,7 +312,7 @@ async def update_spend_limit(
 async def delete_spend_limit(
     project_id: str, request: Request, principal: PrincipalDep
 ) -> dict[str, Any]:
-    project = project_for(request, principal, project_id, Permission.PROJECT_WRITE)
+    project = project_for(request, principal, project_id, Permission.POLICY_WRITE)
     await commit(
         request,
         principal,
@@ -350,7 +355,7 @@ async def retrieve_data_retention(
 async def update_data_retention(
     project_id: str, request: Request, principal: PrincipalDep
 ) -> dict[str, Any]:
-    project = project_for(request, principal, project_id, Permission.PROJECT_WRITE)
+    project = project_for(request, principal, project_id, Permission.POLICY_WRITE)
     body = await json_object(request)
     kind = body.get("retention_type")
     days = body.get("retention_days", 30)

@@ -133,7 +133,7 @@ async def create_service_account(
     name = name_in(body, required=True)
     assert name is not None
     role = choice_in(body, "role", ("member", "owner"), "member")
-    expires_at = expiry_in(body)
+    expires_at = expiry_in(body, principal)
     active(project)
     account = ServiceAccountRecord(
         id=new_id("svc_acct"),
@@ -194,7 +194,7 @@ async def create_service_account_key(
     account = _account(request, project_id, service_account_id)
     body = await json_object(request)
     name = name_in(body, required=False) or f"{account.name} key"
-    expires_at = expiry_in(body)
+    expires_at = expiry_in(body, principal)
     active(project)
     value, key = _new_project_key(project, name, expires_at, service_account_id=account.id)
     await commit(
@@ -289,7 +289,7 @@ async def create_user_api_key(
     if view.project_role(project_id, user_id) is None:
         raise invalid(f"'{user_id}' is not a member of project '{project_id}'.", param="user_id")
     name = name_in(body, required=False) or f"{view.users[user_id].email} key"
-    expires_at = expiry_in(body)
+    expires_at = expiry_in(body, principal)
     active(project)
     value, key = _new_project_key(project, name, expires_at, user_id=user_id)
     await commit(
@@ -368,7 +368,10 @@ def _admin_key(request: Request, key_id: str) -> AdminKeyRecord:
 
 
 def _owner_or_self(principal: Principal, key: AdminKeyRecord) -> None:
-    if key.user_id is None or key.user_id != principal.user_id:
+    """The organisation's owners, or the key's own person through an organisation key (a
+    project key acts in its project only, whoever holds it)."""
+    own = key.user_id is not None and key.user_id == principal.user_id
+    if not own or principal.project_id is not None:
         require(principal, Permission.ORG_WRITE)
 
 
@@ -388,7 +391,8 @@ async def create_admin_key(request: Request, principal: PrincipalDep) -> dict[st
     body = await json_object(request)
     name = name_in(body, required=True)
     assert name is not None
-    user_id = body.get("user_id", principal.user_id)
+    # A person's key makes keys of a person: an ownerless key would outlive them.
+    user_id = body.get("user_id") or principal.user_id
     if user_id is not None and (
         not isinstance(user_id, str) or user_id not in view_of(request).users
     ):
@@ -400,7 +404,7 @@ async def create_admin_key(request: Request, principal: PrincipalDep) -> dict[st
         redacted_value=redacted,
         sha256=digest,
         created_at=now_s(),
-        expires_at=expiry_in(body),
+        expires_at=expiry_in(body, principal),
         user_id=user_id,
     )
     await commit(

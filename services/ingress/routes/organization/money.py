@@ -156,14 +156,20 @@ async def grant_credit(
 # -- spend alerts ---------------------------------------------------------------------------
 
 
-def _alert_json(alert: SpendAlertRecord) -> dict[str, Any]:
+def _alert_json(alert: SpendAlertRecord, *, full: bool = True) -> dict[str, Any]:
+    """``full`` False: the webhook's address without its path and query, which often hold a
+    token (a chat tool's incoming webhook): shown whole to those who may change the alert."""
+    url = alert.webhook_url
+    if not full:
+        parts = urlsplit(url)
+        url = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/..."
     return {
         "id": alert.id,
         "object": "project.spend_alert",
         "threshold_amount": alert.threshold_cents,
         "currency": "USD",
         "interval": "month",
-        "notification_channel": {"type": "webhook", "url": alert.webhook_url},
+        "notification_channel": {"type": "webhook", "url": url},
     }
 
 
@@ -202,7 +208,8 @@ async def list_spend_alerts(
     )
     if request.query_params.get("order") == "desc":
         alerts.reverse()
-    return page(alerts, request, _alert_json, lambda a: a.id)
+    full = principal.can(Permission.PROJECT_WRITE, project_id)
+    return page(alerts, request, lambda a: _alert_json(a, full=full), lambda a: a.id)
 
 
 @router.post("/projects/{project_id}/spend_alerts")
@@ -241,7 +248,8 @@ async def retrieve_spend_alert(
     project_id: str, alert_id: str, request: Request, principal: PrincipalDep
 ) -> dict[str, Any]:
     project_for(request, principal, project_id, Permission.PROJECT_READ)
-    return _alert_json(_alert(request, project_id, alert_id))
+    full = principal.can(Permission.PROJECT_WRITE, project_id)
+    return _alert_json(_alert(request, project_id, alert_id), full=full)
 
 
 @router.post("/projects/{project_id}/spend_alerts/{alert_id}")
