@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
-from pathlib import Path
+from collections.abc import AsyncIterator, Sequence
 
-import clickhouse_connect
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from clickhouse_connect.driver.client import Client
@@ -30,27 +28,6 @@ ADMIN_ACTIONS = 30
 DENIALS = 20
 REDELIVERED = 10
 PARTITIONS = 3
-
-
-@pytest.fixture(scope="module")
-def chdb_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path: Path = tmp_path_factory.mktemp("metering-audit-itest-chdb")
-    return f"chdb://{path}"
-
-
-@pytest.fixture(scope="module")
-async def store(chdb_dsn: str) -> AsyncIterator[UsageStore]:
-    store = UsageStore.connect(chdb_dsn)
-    await store.migrate()
-    yield store
-    store.close()
-
-
-@pytest.fixture(scope="module")
-def clickhouse(store: UsageStore, chdb_dsn: str) -> Iterator[Client]:
-    client = clickhouse_connect.get_client(dsn=chdb_dsn)
-    yield client
-    client.close()
 
 
 @pytest.fixture

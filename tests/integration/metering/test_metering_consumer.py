@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
-from pathlib import Path
 
 import clickhouse_connect
 import pytest
@@ -69,27 +68,6 @@ def usage_event(n: int, run: str) -> UsageEvent:
         else {"input_tokens": 1000 + n, "cache_read_tokens": n, "output_tokens": 7 * n},
         usage_estimated=cut,
     )
-
-
-@pytest.fixture(scope="module")
-def chdb_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path: Path = tmp_path_factory.mktemp("metering-itest-chdb")
-    return f"chdb://{path}"
-
-
-@pytest.fixture(scope="module")
-async def store(chdb_dsn: str) -> AsyncIterator[UsageStore]:
-    store = UsageStore.connect(chdb_dsn)
-    await store.migrate()
-    yield store
-    store.close()
-
-
-@pytest.fixture(scope="module")
-def clickhouse(store: UsageStore, chdb_dsn: str) -> Iterator[Client]:
-    client = clickhouse_connect.get_client(dsn=chdb_dsn)
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -134,7 +134,7 @@ _LIMIT_FIELDS = ("max_requests_per_1_minute", "max_tokens_per_1_minute", "max_re
 _MAX_LIMIT_VALUE = 10**12
 
 
-def rate_limit_id(canonical_id: str) -> str:
+def limit_id_of(canonical_id: str) -> str:
     """``rl-`` and the canonical id, its ``/`` spelt ``__`` so that the id fits in a path."""
     return "rl-" + canonical_id.replace("/", "__")
 
@@ -142,7 +142,7 @@ def rate_limit_id(canonical_id: str) -> str:
 def _rate_limit_json(record: RateLimitRecord) -> dict[str, Any]:
     shown: dict[str, Any] = {
         "object": "project.rate_limit",
-        "id": rate_limit_id(record.model),
+        "id": limit_id_of(record.model),
         "model": record.model,
         # OpenAI's two required figures; 0 here means "not limited" (Switchyard's reading).
         "max_requests_per_1_minute": record.max_requests_per_1_minute or 0,
@@ -176,7 +176,7 @@ async def list_rate_limits(
         (r for r in view_of(request).rate_limits.values() if r.project_id == project_id),
         key=lambda r: r.model,
     )
-    return page(records, request, _rate_limit_json, lambda r: rate_limit_id(r.model))
+    return page(records, request, _rate_limit_json, lambda r: limit_id_of(r.model))
 
 
 @router.post("/projects/{project_id}/rate_limits/{rate_limit_id}")
@@ -219,7 +219,7 @@ async def update_rate_limit(
         event="rate_limit.updated",
         put=[record],
         project=project,
-        target_id=rate_limit_id,
+        target_id=limit_id_of(model),
         details={"model": model, **changes},
     )
     return _rate_limit_json(record)
@@ -241,10 +241,10 @@ async def delete_rate_limit(
         event="rate_limit.deleted",
         delete=[("rate_limit", record_id)],
         project=project,
-        target_id=rate_limit_id,
+        target_id=limit_id_of(model),
         details={"model": model},
     )
-    return {"object": "project.rate_limit.deleted", "id": rate_limit_id, "deleted": True}
+    return {"object": "project.rate_limit.deleted", "id": limit_id_of(model), "deleted": True}
 
 
 # -- spend limit ------------------------------------------------------------------------------
