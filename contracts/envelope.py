@@ -77,5 +77,7 @@ class RequestEnvelope(WireModel):
     # The Redis stream that the waiting ingress process reads; None for async and batch.
     reply_to: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
+    # OpenAI's ``user``: the caller's id for its own end user, carried for usage analytics.
+    user_tag: str | None = None
     batch_id: str | None = None
     custom_id: str | None = None

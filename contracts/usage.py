@@ -35,6 +35,7 @@ class UsageEvent(WireModel):
     ts_ms: int
     tenant: str
     key_id: str
+    user_tag: str = ""  # the request's OpenAI ``user`` field, if it had one
     protocol: ClientProtocol
     mode: Mode
     lane: Lane

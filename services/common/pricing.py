@@ -34,6 +34,8 @@ _NO_USAGE = Usage()
 class Pricing:
     cost_usd: Decimal
     priced: bool
+    # The same tokens as if none had come from the cache: what the cache saved is the difference.
+    uncached_usd: Decimal = _ZERO
 
 
 FREE = Pricing(cost_usd=_ZERO, priced=True)
@@ -44,20 +46,29 @@ def price(event: UsageEvent, card: ModelCard | None) -> Pricing:
     if event.status is not OutcomeStatus.OK and event.usage == _NO_USAGE:
         return FREE
     cost = usage_cost(event.usage, card)
-    return UNPRICED if cost is None else Pricing(cost_usd=cost, priced=True)
+    if cost is None:
+        return UNPRICED
+    uncached = usage_cost(event.usage, card, without_cache=True)
+    return Pricing(cost_usd=cost, priced=True, uncached_usd=cost if uncached is None else uncached)
 
 
-def usage_cost(usage: Usage, card: ModelCard | None) -> Decimal | None:
+def usage_cost(
+    usage: Usage, card: ModelCard | None, *, without_cache: bool = False
+) -> Decimal | None:
     """What ``usage`` of the model costs, exactly; None when a price it needs is unknown. Also
-    what ingress shrinks a request's credit hold to once the answer is in."""
+    what ingress shrinks a request's credit hold to once the answer is in. ``without_cache``:
+    every input token at the input price, as if the cache had held nothing."""
     if card is None or not card.priced:
         return None
+    cache_read, cache_write = (
+        (0, 0) if without_cache else (usage.cache_read_tokens, usage.cache_write_tokens)
+    )
     # ``input_tokens`` counts the cached tokens too; only the rest is billed at the input price.
-    uncached = max(usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens, 0)
+    uncached = max(usage.input_tokens - cache_read - cache_write, 0)
     lines = (
         (uncached, card.prices.input),
-        (usage.cache_read_tokens, _cache_price(card.prices.cache_read, card.prices)),
-        (usage.cache_write_tokens, _cache_price(card.prices.cache_write, card.prices)),
+        (cache_read, _cache_price(card.prices.cache_read, card.prices)),
+        (cache_write, _cache_price(card.prices.cache_write, card.prices)),
         (usage.output_tokens, card.prices.output),
     )
     cost = _ZERO

@@ -133,6 +133,7 @@ class Gateway:
             trace=TraceContext(traceparent=submission.traceparent),
             reply_to=self.inbox.key,
             tags=submission.tags,
+            user_tag=submission.chat.user,
         )
         subscription = self.inbox.register(request_id)
         try:

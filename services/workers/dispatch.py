@@ -623,6 +623,7 @@ class Dispatcher:
                 ts_ms=finished,
                 tenant=envelope.tenant,
                 key_id=envelope.key_id,
+                user_tag=envelope.user_tag or "",
                 protocol=envelope.client_protocol,
                 mode=envelope.mode,
                 lane=envelope.lane,

@@ -19,8 +19,11 @@ def test_prices_each_kind_of_token_at_its_own_price() -> None:
         }
     )
 
-    # (700 * 2.50 + 200 * 0.25 + 100 * 3.125 + 500 * 10) / 1e6
-    assert price(event, card) == Pricing(cost_usd=Decimal("0.0071125"), priced=True)
+    # (700 * 2.50 + 200 * 0.25 + 100 * 3.125 + 500 * 10) / 1e6; without the cache, all 1000
+    # input tokens at 2.50: (1000 * 2.50 + 500 * 10) / 1e6
+    assert price(event, card) == Pricing(
+        cost_usd=Decimal("0.0071125"), priced=True, uncached_usd=Decimal("0.0075")
+    )
 
 
 def test_cache_tokens_without_a_cache_price_cost_the_input_price() -> None:
@@ -57,7 +60,9 @@ def test_a_failed_attempt_is_charged_the_usage_it_carries() -> None:
     ok = usage_event()
 
     # (1000 * 2.50 + 500 * 10) / 1e6
-    assert price(cut, model_card()) == Pricing(cost_usd=Decimal("0.0075"), priced=True)
+    assert price(cut, model_card()) == Pricing(
+        cost_usd=Decimal("0.0075"), priced=True, uncached_usd=Decimal("0.0075")
+    )
     assert price(estimated, model_card()) == price(ok, model_card()) == price(cut, model_card())
 
 
