@@ -2,7 +2,8 @@
 # Installs what the local stack and the test suite need, into the repository's .local/:
 #   - the Python environment (uv sync --locked into .local/venv; installs uv if missing),
 #   - Apache Kafka's jars from Maven Central (deploy/kafka/pom.xml -> .local/kafka/libs),
-#   - redis-server (Debian's package, when missing and running as root).
+#   - redis-server (Debian's package, when missing and running as root),
+#   - chromium (Debian's package, when missing and running as root), for the dashboard's test.
 # Checks python3 >= 3.11 and java >= 17. Idempotent, and fast when everything is present: every
 # make target calls it.
 set -euo pipefail
@@ -88,4 +89,13 @@ if ! command -v redis-server >/dev/null; then
     # so the two do not meet.
     apt_install redis-server \
         || die "redis-server not found: install Redis 7+ (Debian: apt-get install redis-server; run this script as root to have it done)"
+fi
+
+# --- Chromium -------------------------------------------------------------------------------
+# The dashboard's end-to-end test drives Debian's chromium with Playwright (a test tool's own
+# browser download needs the internet; this needs only Debian's mirror). Only that test needs it,
+# so without root this warns rather than stops.
+if ! command -v chromium >/dev/null; then
+    apt_install chromium \
+        || say "warning: chromium not found: tests/e2e/test_dashboard.py needs it (Debian: apt-get install chromium; run this script as root to have it done)"
 fi

@@ -73,16 +73,44 @@ def vendorsim(
 
 @app.command()
 def usage(
-    since: Annotated[str, typer.Option(help="Window: 30m, 1h, 7d ...")] = "1h",
-    by: Annotated[str, typer.Option(help="model, provider, key, task or policy")] = "model",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    since: Annotated[
+        str, typer.Option(help="Window back from now (30m, 1h, 7d ...) or an ISO 8601 time.")
+    ] = "1h",
+    group_by: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--group-by",
+            "-g",
+            help="Dimension(s) to group by, repeatable or comma-separated: project, key_id,"
+            " user_tag, provider, model, requested_model, route_reason, task_type, policy, lane,"
+            " batch_id, status, error_class, attempt. Default: model.",
+        ),
+    ] = None,
+    by: Annotated[
+        list[str] | None, typer.Option("--by", help="Same as --group-by (key, task: older names).")
+    ] = None,
+    output: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    bucket: Annotated[
+        str, typer.Option(help="Rows per time bucket: none, 1m, 1h, 1d or 1w.")
+    ] = "none",
+    chart: Annotated[
+        bool, typer.Option("--chart", help="Draw spend over time (bucket chosen if none given).")
+    ] = False,
 ) -> None:
-    """Print requests, tokens and cost from ClickHouse."""
+    """Print requests, tokens, cost and cache savings from ClickHouse, by any dimension."""
     from services.metering.report import usage_command
 
     _adopt_stack_env()
 
-    usage_command(since=since, by=by, as_json=as_json)
+    usage_command(
+        since=since,
+        by=[*(group_by or ()), *(by or ())] or ["model"],
+        as_json=as_json,
+        output=output,
+        bucket=bucket,
+        chart=chart,
+    )
 
 
 @app.command()

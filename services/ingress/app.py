@@ -23,7 +23,15 @@ from services.ingress.errors import install_error_handlers
 from services.ingress.gateway import Gateway
 from services.ingress.model_names import ModelNames
 from services.ingress.openapi import router as openapi_router
-from services.ingress.routes import chat, health, models, organization, providers
+from services.ingress.routes import (
+    chat,
+    dashboard,
+    health,
+    models,
+    organization,
+    providers,
+    usage,
+)
 from services.ingress.settings import IngressSettings
 from services.ingress.spend_alerts import SpendAlerts
 
@@ -96,6 +104,8 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(providers.router)
     app.include_router(organization.router)
+    app.include_router(usage.router)
+    app.include_router(dashboard.router)
     app.include_router(health.router)
     app.include_router(openapi_router)
     tune_gc()  # here, not in serve(): with several uvicorn workers each process builds its app

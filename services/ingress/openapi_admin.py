@@ -518,6 +518,7 @@ def admin_paths() -> dict[str, Any]:
         **_control_paths(),
         **_money_paths(),
         **_audit_paths(),
+        **_usage_paths(),
     }
 
 
@@ -1298,3 +1299,132 @@ def _audit_paths() -> dict[str, Any]:
         unavailable="The audit log cannot be read right now; try again.",
     )
     return {_BASE + "/audit_logs": {"get": operation}}
+
+
+def _usage_paths() -> dict[str, Any]:
+    """OpenAI's Usage and Costs API, answered by metering from ClickHouse (its rollups when they
+    can: services.metering.openai_usage)."""
+    array = {"type": "array", "items": {"type": "string"}}
+
+    def query(*names: str) -> list[dict[str, Any]]:
+        known: dict[str, dict[str, Any]] = {
+            "start_time": {"type": "integer"},
+            "end_time": {"type": "integer"},
+            "bucket_width": {"type": "string", "enum": ["1m", "1h", "1d"]},
+            "project_ids": array,
+            "user_ids": array,
+            "api_key_ids": array,
+            "models": array,
+            "batch": {"type": "boolean"},
+            "group_by": array,
+            "limit": {"type": "integer", "minimum": 1},
+            "page": {"type": "string"},
+        }
+        made = [_parameter(name, "query", **known[name]) for name in names]
+        made[0]["required"] = True  # start_time
+        return made
+
+    common = ("start_time", "end_time", "bucket_width", "project_ids")
+    needs = (
+        f"Needs `{Permission.USAGE_READ.value}`: {_IN_ORG} for every project, or in a project "
+        "for that project's figures only."
+    )
+    return {
+        _BASE + "/usage/completions": {
+            "get": _operation(
+                "usage-completions",
+                "Token usage of chat completions, in time buckets.",
+                "UsageResponse",
+                needs=needs,
+                description=(
+                    "`num_model_requests` counts every vendor attempt (retries and fallbacks "
+                    "each count, as each was billed); `user_id` is the request's `user`."
+                ),
+                parameters=query(
+                    *common,
+                    "user_ids",
+                    "api_key_ids",
+                    "models",
+                    "batch",
+                    "group_by",
+                    "limit",
+                    "page",
+                ),
+                missing="Not used.",
+                unavailable="Metering, which keeps usage, cannot be reached.",
+            )
+        },
+        _BASE + "/usage/embeddings": {
+            "get": _operation(
+                "usage-embeddings",
+                "Token usage of embeddings, in time buckets (none are served yet: empty).",
+                "UsageResponse",
+                needs=needs,
+                parameters=query(
+                    *common, "user_ids", "api_key_ids", "models", "group_by", "limit", "page"
+                ),
+                missing="Not used.",
+                unavailable="Metering, which keeps usage, cannot be reached.",
+            )
+        },
+        "/v1/usage/requests": {
+            "get": _operation(
+                "list-usage-requests",
+                "The request log: one row per request, newest first.",
+                {
+                    "type": "object",
+                    "description": (
+                        "Switchyard's addition: `{object: list, data, has_more, next}`; each row "
+                        "has the request's model, route, task, status, attempts, tokens, cost, "
+                        "savings from cache hits and latency. No text: prompts are in a retaining "
+                        "project's request logs only."
+                    ),
+                },
+                needs=needs,
+                description=(
+                    "Switchyard's addition. Filters: `since`, `until`, `project`, `key_id`, "
+                    "`model`, `provider`, `status`, `task_type`, `user_tag`, `batch_id`, "
+                    "`request_id`; `limit` (1-200) and `after` (the `next` cursor)."
+                ),
+                missing="Not used.",
+                unavailable="Metering, which keeps usage, cannot be reached.",
+            )
+        },
+        "/v1/usage/query": {
+            "get": _operation(
+                "query-usage",
+                "Usage grouped by any dimension, in any bucket, as JSON or CSV.",
+                {
+                    "type": "object",
+                    "description": (
+                        "Switchyard's addition: the rows of the query, or CSV with a header row "
+                        "when `format=csv`; `x-switchyard-source` says whether the hourly "
+                        "rollup or the raw events answered."
+                    ),
+                },
+                needs=needs,
+                description=(
+                    "Switchyard's addition. `group_by` any of project, key_id, user_tag, "
+                    "provider, model, requested_model, route_reason, task_type, policy, lane, "
+                    "batch_id, status, error_class, attempt; `bucket` none, 1m, 1h, 1d, 1w; "
+                    "`metrics` requests, attempts, errors, tokens of each kind, cost, "
+                    "cost_uncached, savings, latency percentiles; the same filters as the "
+                    "request log."
+                ),
+                missing="Not used.",
+                unavailable="Metering, which keeps usage, cannot be reached.",
+            )
+        },
+        _BASE + "/costs": {
+            "get": _operation(
+                "usage-costs",
+                "Spend in daily buckets, exact to the picodollar.",
+                "UsageResponse",
+                needs=needs,
+                description="`line_item` is the model's canonical id.",
+                parameters=query(*common, "api_key_ids", "group_by", "limit", "page"),
+                missing="Not used.",
+                unavailable="Metering, which keeps usage, cannot be reached.",
+            )
+        },
+    }

@@ -219,4 +219,9 @@ def create_app(
         )
 
     app.include_router(usage)
+    # Imported here: the routers take their dependencies from this module.
+    from services.metering import analytics_api, openai_usage_api
+
+    app.include_router(openai_usage_api.router)
+    app.include_router(analytics_api.router)
     return app

@@ -6,9 +6,10 @@ writes to ClickHouse, the system of record for spend.
   project's spend, and the request's hold goes once every attempt is settled. Insert and settle
   happen under one lock with the rebuild, so a rebuild never reads ClickHouse between them.
 - **Rebuild.** A ledger Redis lost (restarted, wiped) is not ready; ingress asks for it and this
-  keeper sets it from ClickHouse: the sum, per event, of the cost rounded up, for all time and
-  for the month. At start every ledger is marked not ready, because this process may have died
-  between an insert and its settle; the same happens after a settle that Redis refused.
+  keeper sets it from ClickHouse's ``spend_month`` (each event's cost rounded up, per project and
+  month, kept for ever whatever the usage rows' TTL): for all time and for the month. At start
+  every ledger is marked not ready, because this process may have died between an insert and its
+  settle; the same happens after a settle that Redis refused.
 
 With several metering replicas, one replica's insert may fall between another's rebuild read and
 its write: the rebuilt spend then lacks that batch until the next rebuild. One replica (the
@@ -36,12 +37,13 @@ log = logging.getLogger(__name__)
 _POLL_S = 0.1
 _RETRY_S = 1.0
 
-# The ledger's rounding, in SQL: each event's stored cost rounded up to a nano-dollar.
+# Spend as the ledger counts it (each event rounded up to a nano-dollar), kept per project and
+# month by a materialised view without a TTL (migration 0008): expired usage rows never lower it.
 _SPEND_SQL = """
 SELECT
-    toInt64(sum(toInt64(ceil(cost_usd * 1000000000)))) AS spent,
-    toInt64(sumIf(toInt64(ceil(cost_usd * 1000000000)), toYYYYMM(ts) = {month:UInt32})) AS month
-FROM usage_events FINAL
+    toInt64(sum(spent_nanos)) AS spent,
+    toInt64(sumIf(spent_nanos, month = {month:UInt32})) AS month
+FROM spend_month
 WHERE tenant = {tenant:String}
 """
 

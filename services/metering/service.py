@@ -32,6 +32,7 @@ from services.metering.ledger import LedgerKeeper
 from services.metering.metrics import MeteringMetrics
 from services.metering.recorder import UsageRecorder
 from services.metering.request_log import RequestLogStore, request_log_consumer
+from services.metering.retention import apply_usage_retention
 from services.metering.settings import MeteringSettings
 from services.metering.store import UsageStore
 
@@ -56,6 +57,8 @@ async def run(settings: MeteringSettings, stop: asyncio.Event) -> None:
         applied = await store.migrate()
         if applied:
             log.info("migrations applied: %s", ", ".join(f"{m.version:04d}" for m in applied))
+        retention = settings.usage_retention_days
+        await store.on_client(lambda client: apply_usage_retention(client, retention))
         await ensure_topics(settings.kafka_bootstrap, [USAGE, AUDIT, DLQ, GOVERNANCE, REQUEST_LOG])
         # Keys and roles, to scope what each caller reads (services.metering.api).
         governance = GovernanceFeed(

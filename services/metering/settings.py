@@ -9,6 +9,8 @@ takes (``SWITCHYARD_ADMIN_KEY``), as usage is admin data until governance brings
 
 from __future__ import annotations
 
+from pydantic import Field, field_validator
+
 from services.common.admin_key import AdminKeySetting
 from services.common.settings import ServiceSettings
 
@@ -29,6 +31,16 @@ class MeteringSettings(ServiceSettings):
     # inserts), short enough that a dashboard lags the traffic by a fraction of a second.
     metering_batch_max_events: int = 500
     metering_batch_max_wait_ms: int = 200
+    # Days usage_events and its rollups keep a row (SWITCHYARD_USAGE_RETENTION_DAYS), applied as
+    # their TTL at every start (services.metering.retention); None keeps rows forever. Costs are
+    # read from these rows: keep them as long as the organisation needs its costs.
+    usage_retention_days: int | None = Field(default=None, ge=1)
+
+    @field_validator("usage_retention_days", mode="before")
+    @classmethod
+    def _blank_retention_is_unset(cls, value: object) -> object:
+        # SWITCHYARD_USAGE_RETENTION_DAYS= (set, empty) keeps rows forever, as unset does.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def metering_url(self) -> str:

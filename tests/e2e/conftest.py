@@ -36,3 +36,15 @@ def ingress(full_stack: RunningStack) -> Iterator[httpx.Client]:
         trust_env=False,
     ) as http:
         yield http
+
+
+@pytest.fixture
+def admin(full_stack: RunningStack) -> Iterator[httpx.Client]:
+    """The organisation's owner (the bootstrap key), as an HTTP client of the ingress."""
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{full_stack.layout.ingress_port}",
+        headers={"authorization": f"Bearer {full_stack.admin_key}"},
+        timeout=30.0,
+        trust_env=False,
+    ) as http:
+        yield http
