@@ -65,3 +65,20 @@ def priced_catalogue() -> Catalogue:
             model_card("claude-test", "anthropic", input="3", output="15", cache_read="0.30"),
         ]
     )
+
+
+# Two priced models, one with cache writes (Anthropic's semantics), shared by the analytics tests
+# (USD per million tokens).
+TWO_MODELS = Catalogue(
+    [
+        model_card("gpt-test", input="2.50", output="10", cache_read="1.25"),
+        model_card(
+            "claude-test",
+            "anthropic",
+            input="3",
+            output="15",
+            cache_read="0.30",
+            cache_write="3.75",
+        ),
+    ]
+)

@@ -36,27 +36,14 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from contracts.catalogue import Catalogue
 from contracts.usage import UsageEvent
 from services.common.pricing import price
 from services.metering.store import PricedEvent, UsageStore
-from tests.unit.metering.metering_factories import model_card, usage_event
+from tests.unit.metering.metering_factories import TWO_MODELS, usage_event
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "analytics.md"
 
-CATALOGUE = Catalogue(
-    [
-        model_card("gpt-test", input="2.50", output="10", cache_read="1.25"),
-        model_card(
-            "claude-test",
-            "anthropic",
-            input="3",
-            output="15",
-            cache_read="0.30",
-            cache_write="3.75",
-        ),
-    ]
-)
+CATALOGUE = TWO_MODELS
 GPT = {"provider": "openai", "model": "openai/gpt-test", "requested_model": "gpt-test"}
 CLAUDE = {"provider": "anthropic", "model": "anthropic/claude-test", "requested_model": "claude"}
 NO_USAGE: dict[str, int] = {}

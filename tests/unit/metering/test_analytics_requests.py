@@ -12,14 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
-from contracts.catalogue import Catalogue
 from services.metering.analytics import LogCursor, RequestLogQuery, request_log
 from services.metering.analytics_api import router
 from services.metering.api import create_app, usage_scope
 from services.metering.metrics import MeteringMetrics
 from services.metering.recorder import UsageRecorder
 from services.metering.store import UsageStore
-from tests.unit.metering.metering_factories import model_card, usage_event
+from tests.unit.metering.metering_factories import TWO_MODELS, usage_event
 
 ADMIN_KEY = "sy-admin-test-key-0123456789abcdef"
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)  # the factories' default time
@@ -27,20 +26,7 @@ T0_MS = int(T0.timestamp()) * 1000
 # [12:00, 15:00) holds every request below but r-old
 WINDOW = {"since": "2026-01-01T12:00:00Z", "until": "2026-01-01T15:00:00Z"}
 
-CATALOGUE = Catalogue(
-    [
-        # USD per million tokens
-        model_card("gpt-test", input="2.50", output="10", cache_read="1.25"),
-        model_card(
-            "claude-test",
-            "anthropic",
-            input="3",
-            output="15",
-            cache_read="0.30",
-            cache_write="3.75",
-        ),
-    ]
-)
+CATALOGUE = TWO_MODELS
 _CLAUDE = {"provider": "anthropic", "model": "anthropic/claude-test"}
 
 

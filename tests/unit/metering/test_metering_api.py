@@ -3,8 +3,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -19,6 +18,7 @@ from services.metering.report import usage_command
 from services.metering.settings import MeteringSettings
 from services.metering.store import UsageStore
 from tests.unit.metering.metering_factories import priced_catalogue, usage_event
+from tests.unit.metering.serving import ListeningServer, free_port
 
 ADMIN_KEY = "sy-admin-test-key-0123456789abcdef"
 
@@ -218,26 +218,6 @@ async def test_health_and_metrics(store: UsageStore, api: httpx.AsyncClient) -> 
 # ---- the report, through a real HTTP server ---------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class _QuietServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.listening = asyncio.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self.listening.set()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield  # the test runner owns the signals
-
-
 @pytest.fixture
 def metering_env(monkeypatch: pytest.MonkeyPatch, chdb_dsn: str) -> int:
     port = free_port()
@@ -253,7 +233,7 @@ async def serving_metering(
     store: UsageStore, metrics: MeteringMetrics, port: int
 ) -> AsyncIterator[None]:
     app = create_app(store, metrics, lambda: True, admin_key=ADMIN_KEY)
-    server = _QuietServer(
+    server = ListeningServer(
         uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="error")
     )
     serving = asyncio.create_task(server.serve())

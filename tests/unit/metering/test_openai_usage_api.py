@@ -16,7 +16,6 @@ import pytest
 import yaml
 from clickhouse_connect.driver.client import Client
 
-from contracts.catalogue import Catalogue
 from contracts.usage import UsageEvent
 from services.common.pricing import price
 from services.metering.api import create_app, usage_scope
@@ -31,7 +30,7 @@ from services.metering.openai_usage import (
 from services.metering.openai_usage_api import router
 from services.metering.store import PricedEvent, UsageStore
 from services.stack._layout import REPO_ROOT
-from tests.unit.metering.metering_factories import model_card, usage_event
+from tests.unit.metering.metering_factories import TWO_MODELS, usage_event
 
 ADMIN_KEY = "sy-admin-test-key-0123456789abcdef"
 SPEC = REPO_ROOT.parent / "shared" / "specs" / "openai-openapi.yaml"
@@ -43,19 +42,7 @@ DAY0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 MINUTE, HOUR, DAY = 60, 3600, 86_400
 MS = 1000
 
-CATALOGUE = Catalogue(
-    [
-        model_card("gpt-test", input="2.50", output="10", cache_read="1.25"),
-        model_card(
-            "claude-test",
-            "anthropic",
-            input="3",
-            output="15",
-            cache_read="0.30",
-            cache_write="3.75",
-        ),
-    ]
-)
+CATALOGUE = TWO_MODELS
 GPT, CLAUDE = "openai/gpt-test", "anthropic/claude-test"
 
 

@@ -9,8 +9,7 @@ import contextlib
 import csv
 import io
 import json
-import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -21,7 +20,6 @@ from typer.testing import CliRunner
 
 from services.cli import app as switchyard
 from services.metering.analytics import Bucket, Dimension
-from services.metering.analytics_api import router
 from services.metering.api import create_app
 from services.metering.metrics import MeteringMetrics
 from services.metering.report import (
@@ -34,6 +32,7 @@ from services.metering.report import (
     usage_command,
 )
 from services.metering.store import UsageStore
+from tests.unit.metering.serving import ListeningServer, free_port
 from tests.unit.metering.test_analytics_requests import ADMIN_KEY, client_of, recorded
 
 __all__ = ["recorded"]  # the fixture, shared with the request log's tests
@@ -338,31 +337,10 @@ def test_rows_left_out_are_mentioned(run: Run, capsys: pytest.CaptureFixture[str
 # ---- end to end: the switchyard command against the metering app ------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.listening = asyncio.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self.listening.set()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield  # the test runner owns the signals
-
-
 @contextlib.asynccontextmanager
 async def serving(store: UsageStore, port: int) -> AsyncIterator[None]:
     app = create_app(store, MeteringMetrics(), lambda: True, admin_key=ADMIN_KEY)
-    app.include_router(router)
-    server = _Server(
+    server = ListeningServer(
         uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="error")
     )
     task = asyncio.create_task(server.serve())
