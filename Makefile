@@ -69,6 +69,7 @@ bench: bootstrap
 	$(VENV_BIN)/python scripts/bench_decision.py
 	$(SWITCHYARD) up
 	$(VENV_BIN)/python scripts/bench.py
+	$(VENV_BIN)/python scripts/bench_analytics.py
 
 catalogue: bootstrap
 	$(VENV_BIN)/python scripts/build_catalogue.py
