@@ -605,6 +605,25 @@ def _log_sql(query: RequestLogQuery, scope: frozenset[str] | None) -> tuple[str,
     if query.after is not None:
         having.append("(r_first_ms, request_id) < ({after_ms:Int64}, {after_id:String})")
         parameters |= {"after_ms": query.after.first_ms, "after_id": query.after.request_id}
+    if not any(dimension in query.filters for dimension in _LAST_ATTEMPT_FILTERS):
+        # The page's requests first, from their first attempts alone (two columns, no FINAL:
+        # a redelivered duplicate has the same id and time, and GROUP BY folds it), so that only
+        # those requests are totalled over every column: the cost no longer grows with the
+        # window. With a filter on the last attempt the page cannot be told from attempt 0.
+        first = [*where, "attempt = 0"]
+        page_having = []
+        if query.until is not None:
+            page_having.append("p_first_ms < {until_ms:Int64}")
+        if query.after is not None:
+            page_having.append("(p_first_ms, request_id) < ({after_ms:Int64}, {after_id:String})")
+        where.append(
+            "request_id IN (SELECT request_id FROM ("
+            "SELECT request_id, toUnixTimestamp64Milli(min(ts)) AS p_first_ms"
+            f" FROM {Source.USAGE_EVENTS.value} WHERE {' AND '.join(first)}"
+            " GROUP BY request_id"
+            + (f" HAVING {' AND '.join(page_having)}" if page_having else "")
+            + " ORDER BY p_first_ms DESC, request_id DESC LIMIT {limit:UInt32}))"
+        )
     sql = (
         f"SELECT {', '.join(expression for _, expression in _LOG_SELECT)}"
         f" FROM {Source.USAGE_EVENTS.value} FINAL WHERE {' AND '.join(where)}"
