@@ -36,3 +36,15 @@ class ServiceSettings(BaseSettings):
             path = (self.home / "clickhouse").resolve()
             object.__setattr__(self, "clickhouse_dsn", f"chdb://{path}")
         return self
+
+
+_WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
+
+
+def local_url(host: str, port: int) -> str:
+    """Where a client on this machine reaches a service bound to ``host``: a wildcard bind is
+    reached on loopback, an IPv6 literal in brackets."""
+    host = "127.0.0.1" if host in _WILDCARD_HOSTS else host
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"

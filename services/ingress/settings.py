@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from services.common.admin_key import AdminKeySetting
-from services.common.settings import ServiceSettings
+from services.common.settings import ServiceSettings, local_url
 
 
 class IngressSettings(ServiceSettings):
@@ -35,5 +35,4 @@ class IngressSettings(ServiceSettings):
 
     @property
     def metering_url(self) -> str:
-        host = "127.0.0.1" if self.metering_host in ("", "0.0.0.0", "::") else self.metering_host
-        return f"http://{host}:{self.metering_port}"
+        return local_url(self.metering_host, self.metering_port)

@@ -12,12 +12,10 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from services.common.admin_key import AdminKeySetting
-from services.common.settings import ServiceSettings
+from services.common.settings import ServiceSettings, local_url
+
 
 # Addresses that mean "every interface" when bound to, and nothing when connected to.
-_WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
-
-
 class MeteringSettings(ServiceSettings):
     # Loopback unless told otherwise: the API answers usage queries (tenants, keys, costs).
     metering_host: str = "127.0.0.1"
@@ -46,7 +44,4 @@ class MeteringSettings(ServiceSettings):
     def metering_url(self) -> str:
         """Where a client on this machine reaches the API (a wildcard bind is reached on
         loopback)."""
-        host = "127.0.0.1" if self.metering_host in _WILDCARD_HOSTS else self.metering_host
-        if ":" in host:  # an IPv6 literal
-            host = f"[{host}]"
-        return f"http://{host}:{self.metering_port}"
+        return local_url(self.metering_host, self.metering_port)

@@ -21,6 +21,7 @@ from services.common.kafka import ensure_topics, make_producer
 from services.metering.audit_consumer import AuditConsumer, AuditMetrics, AuditRecorder
 from services.metering.audit_store import AuditQuery, AuditStore
 from services.metering.store import UsageStore
+from tests.integration.common.topic_reading import records_with_key
 
 pytestmark = pytest.mark.integration
 
@@ -159,7 +160,7 @@ async def test_each_event_is_stored_once_and_poison_goes_to_the_dlq(
     assert counter(registry, "events_inserted") == unique
     assert counter(registry, "duplicates_skipped") == REDELIVERED
     assert counter(registry, "poison_messages") == len(poison)
-    dlq = await dead_letters(kafka_bootstrap, poison_key)
+    dlq = await records_with_key(kafka_bootstrap, DLQ.name, poison_key)
     assert sorted(m.value for m in dlq) == sorted(poison)
     assert {dict(m.headers)["sy-source-topic"] for m in dlq} == {audit_topic.encode()}
 
@@ -282,23 +283,3 @@ async def test_a_failed_insert_is_retried_not_skipped(
     # The failed batch was read twice: offsets were not committed past it.
     assert counter(registry, "events_consumed") > ADMIN_ACTIONS
     assert stored_rows(clickhouse, run) == ADMIN_ACTIONS
-
-
-async def dead_letters(kafka_bootstrap: str, key: bytes) -> list[ConsumerRecord[bytes, bytes]]:
-    reader = AIOKafkaConsumer(
-        DLQ.name, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest"
-    )
-    await reader.start()
-    try:
-        found = []
-        partitions = [TopicPartition(DLQ.name, p) for p in range(DLQ.partitions)]
-        ends = await reader.end_offsets(partitions)
-        async with asyncio.timeout(30):
-            while True:
-                batch = await reader.getmany(timeout_ms=500)
-                found += [m for records in batch.values() for m in records if m.key == key]
-                positions = [await reader.position(tp) for tp in ends]
-                if all(pos >= end for pos, end in zip(positions, ends.values(), strict=True)):
-                    return found
-    finally:
-        await reader.stop()

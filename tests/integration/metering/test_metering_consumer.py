@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import clickhouse_connect
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from clickhouse_connect.driver.client import Client
 
 from contracts._base import now_ms
@@ -25,6 +25,7 @@ from services.metering.metrics import MeteringMetrics
 from services.metering.recorder import UsageRecorder
 from services.metering.rows import stored_cost
 from services.metering.store import PricedEvent, UsageStore
+from tests.integration.common.topic_reading import records_with_key
 
 pytestmark = pytest.mark.integration
 
@@ -161,7 +162,7 @@ async def test_each_event_is_stored_once_and_poison_goes_to_the_dlq(
     assert counter(metrics, "sy_metering_events_inserted") == EVENTS
     assert counter(metrics, "sy_metering_poison_messages") == 1
 
-    dlq = await dead_letters(kafka_bootstrap, poison_key)
+    dlq = await records_with_key(kafka_bootstrap, DLQ.name, poison_key)
     assert [(m.value, dict(m.headers)["sy-source-topic"]) for m in dlq] == [
         (b'{"not": "a usage event"', usage_topic.encode())
     ]
@@ -187,26 +188,6 @@ async def test_each_event_is_stored_once_and_poison_goes_to_the_dlq(
         parameters={"run": f"{run}-%"},
     ).result_rows[0][0]
     assert recount == EVENTS
-
-
-async def dead_letters(kafka_bootstrap: str, key: bytes) -> list[ConsumerRecord[bytes, bytes]]:
-    reader = AIOKafkaConsumer(
-        DLQ.name, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest"
-    )
-    await reader.start()
-    try:
-        found = []
-        partitions = [TopicPartition(DLQ.name, p) for p in range(DLQ.partitions)]
-        ends = await reader.end_offsets(partitions)
-        async with asyncio.timeout(30):
-            while True:
-                batch = await reader.getmany(timeout_ms=500)
-                found += [m for records in batch.values() for m in records if m.key == key]
-                positions = [await reader.position(tp) for tp in ends]
-                if all(pos >= end for pos, end in zip(positions, ends.values(), strict=True)):
-                    return found
-    finally:
-        await reader.stop()
 
 
 class _FailingOnce(UsageStore):
