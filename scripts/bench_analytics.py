@@ -36,6 +36,7 @@ from prometheus_client import CollectorRegistry
 from contracts.catalogue import default_catalogue
 from contracts.topics import USAGE, TopicSpec
 from scripts.seed_usage import generate_usage, insert, now_on_the_hour, publish
+from services.common.gc_tuning import tune_gc
 from services.metering import analytics, openai_usage
 from services.metering.analytics import Bucket, Dimension, Metric, RequestLogQuery, UsageQuery
 from services.metering.consumer import UsageConsumer
@@ -109,6 +110,7 @@ async def ingest(bootstrap: str, events: int, *, seed: int, batch_max_events: in
             topic=topic.name,
             batch_max_events=batch_max_events,
         )
+        tune_gc()  # as the metering service does at start
         started = time.perf_counter()
         await consumer.start()
         done = 0

@@ -41,7 +41,7 @@ import csv
 import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -565,18 +565,45 @@ _OPTIONAL = frozenset(
 )
 
 
+# How far back from the top of its range the log looks first, then next: a page is newest
+# first, so on a busy store the last hour already holds it and the rest is never read.
+_LOG_PROBES = (timedelta(hours=1), timedelta(hours=6), timedelta(days=1), timedelta(days=7))
+
+
 async def request_log(
-    store: UsageStore, query: RequestLogQuery, *, scope: frozenset[str] | None
+    store: UsageStore,
+    query: RequestLogQuery,
+    *,
+    scope: frozenset[str] | None,
+    now: datetime | None = None,
 ) -> RequestLogPage:
-    """One page of the requests ``query`` selects, over the projects in ``scope`` (None: all)."""
-    sql, parameters = _log_sql(query, scope)
+    """One page of the requests ``query`` selects, over the projects in ``scope`` (None: all).
 
-    def run(client: Client) -> list[Sequence[Any]]:
-        return list(client.query(sql, parameters=parameters).result_rows)
+    The page is read from the newest slice of the range first, widening the slice until it
+    holds a page and one more request, or is the whole range. Exact: every request outside a
+    slice began before it, so it ranks below every request inside; once a slice holds
+    ``limit + 1`` requests they are the range's newest ``limit + 1``. Sparse filters cost a
+    few extra small queries; a busy store answers from the last hour."""
+    for since in _probe_starts(query, now or datetime.now(UTC)):
+        sql, parameters = _log_sql(replace(query, since=since), scope)
 
-    rows = await store.on_client(run)
+        def run(client: Client, sql: str = sql, parameters: dict[str, Any] = parameters) -> Any:
+            return list(client.query(sql, parameters=parameters).result_rows)
+
+        rows: list[Sequence[Any]] = await store.on_client(run)
+        if len(rows) > query.limit:
+            break
     requests = [_log_row(row) for row in rows[: query.limit]]
     return RequestLogPage(requests, has_more=len(rows) > query.limit)
+
+
+def _probe_starts(query: RequestLogQuery, now: datetime) -> list[datetime]:
+    """The starts of the slices to read, narrowest first, ending with ``query.since``."""
+    top = now if query.until is None else min(query.until, now)
+    if query.after is not None:
+        top = min(top, _from_epoch_ms(query.after.first_ms + 1))
+    starts = [top - span for span in _LOG_PROBES if top - span > query.since]
+    return [*starts, query.since]
 
 
 def _log_sql(query: RequestLogQuery, scope: frozenset[str] | None) -> tuple[str, dict[str, Any]]:

@@ -6,10 +6,15 @@ poison message goes to the DLQ instead of failing its batch) and offsets are com
 only after the batch is in ClickHouse; ``getmany`` plus ``commit(offsets)`` says that plainly.
 
 Commit semantics: auto-commit is off. A batch's offsets are committed after the writer stored
-it and its poison messages reached the DLQ. If the writer raises (ClickHouse down), nothing is
-committed: the consumer seeks back to the batch's first offsets, waits (backing off), and reads
-the same messages again. A crash at any point replays from the last commit, and the writer's
-dedupe (by event id) makes the replay write nothing twice.
+it and its poison messages reached the DLQ. One batch is written while the next is fetched and
+parsed (the write waits on ClickHouse, which releases the GIL; the parse is Python): at most one
+write is in flight, and offsets are committed in order. If the writer raises (ClickHouse down),
+nothing is committed: the consumer seeks back to the failed batch's first offsets (and the
+parsed one's behind it), waits (backing off), and reads the same messages again. A crash at any
+point replays from the last commit, and the writer's dedupe (by event id) makes the replay write
+nothing twice. When the group takes partitions away, the write in flight finishes and is
+committed first, and what was read of those partitions but not yet written is dropped: their new
+owner starts where this one stopped.
 """
 
 from __future__ import annotations
@@ -22,8 +27,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from prometheus_client import Counter
 from pydantic import ValidationError
 
@@ -48,6 +59,29 @@ class ConsumerCounters:
     consumed: Counter  # messages read: duplicates, poison and re-reads included
     poison: Counter  # messages sent to the DLQ
     failures: Counter  # batches whose write failed and were read again
+
+
+@dataclass(slots=True)
+class _Parsed(Generic[_E]):
+    events: list[_E]
+    poison: list[tuple[ConsumerRecord[bytes, bytes], ValidationError]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Written(Generic[_E]):
+    batch: Batch
+    task: asyncio.Task[None]
+
+
+class _FinishWriteOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: BatchConsumer[Any]) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._owner._settle_write()
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        return None
 
 
 class BatchConsumer(Generic[_E]):
@@ -80,6 +114,7 @@ class BatchConsumer(Generic[_E]):
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._writing: _Written[_E] | None = None
 
     @property
     def running(self) -> bool:
@@ -92,7 +127,6 @@ class BatchConsumer(Generic[_E]):
         # money, an audit trail has no gaps: none is skipped): both set by make_consumer.
         self._consumer = make_consumer(
             self._bootstrap,
-            self._topic,
             group_id=self._group_id,
             client_id=self._group_id,
             max_poll_records=self._batch_max_events,
@@ -106,6 +140,7 @@ class BatchConsumer(Generic[_E]):
         except BaseException:
             await self._producer.stop()
             raise
+        self._consumer.subscribe([self._topic], listener=_FinishWriteOnRevoke(self))
         self._task = asyncio.create_task(self._run(), name=f"metering-{self._what}-consumer")
 
     async def wait(self) -> None:
@@ -127,31 +162,101 @@ class BatchConsumer(Generic[_E]):
 
     async def _run(self) -> None:
         assert self._consumer is not None
+        consumer = self._consumer
         failures = 0
-        while not self._stopping.is_set():
-            batch = await self._next_batch(self._consumer)
-            if not batch:
-                continue
-            try:
-                await self._process(batch)
-            except Exception:
-                # ClickHouse or the DLQ failed (or a bug did): nothing of this batch is committed.
-                # Read it again after a pause; the writer's dedupe skips whatever did get
-                # written. Retrying forever rather than dying: a usage event is money, an audit
-                # event evidence, and a stuck partition shows in the logs, the failure metric
-                # and consumer lag.
-                failures += 1
-                self._counters.failures.inc()
-                delay = min(_RETRY_FIRST_S * 2 ** (failures - 1), _RETRY_MAX_S)
-                log.exception("%s batch failed; retrying in %.1fs", self._what, delay)
-                assigned = self._consumer.assignment()
-                for tp, records in batch.items():
-                    if tp in assigned:  # a revoked partition is replayed by its new owner
-                        self._consumer.seek(tp, records[0].offset)
-                await self._pause(delay)
-                continue
-            failures = 0
-            await self._commit(self._consumer, batch)
+        try:
+            while True:
+                stopping = self._stopping.is_set()
+                batch: Batch = {} if stopping else await self._next_batch(consumer)
+                parsed = self._parse_batch(batch)
+                if not await self._settle_write():
+                    # ClickHouse or the DLQ failed (or a bug did): nothing of that batch, or of
+                    # the one read behind it, is committed. Read both again after a pause; the
+                    # writer's dedupe skips whatever did get written. Retrying forever rather
+                    # than dying: a usage event is money, an audit event evidence, and a stuck
+                    # partition shows in the logs, the failure metric and consumer lag.
+                    failures += 1
+                    self._counters.failures.inc()
+                    delay = min(_RETRY_FIRST_S * 2 ** (failures - 1), _RETRY_MAX_S)
+                    log.error("%s batch failed; retrying in %.1fs", self._what, delay)
+                    assert self._writing is not None
+                    self._rewind(consumer, self._writing.batch, batch)
+                    self._writing = None
+                    await self._pause(delay)
+                    continue
+                failures = 0
+                batch, parsed = self._still_assigned(consumer, batch, parsed)
+                if parsed.events or parsed.poison:
+                    task = asyncio.create_task(self._store(parsed))
+                    self._writing = _Written(batch, task)
+                elif stopping:
+                    return
+        finally:
+            if self._writing is not None:  # cancelled: the write is abandoned, not committed
+                self._writing.task.cancel()
+
+    async def _settle_write(self) -> bool:
+        """Wait for the write in flight, if any, and commit its batch. False when it failed:
+        nothing is committed and ``_writing`` stays, for the loop to rewind. Also called when
+        the group takes partitions away, so that what was written is committed first and the
+        new owner does not write it again."""
+        writing = self._writing
+        if writing is None:
+            return True
+        try:
+            await writing.task
+        except Exception:
+            if writing.task.done() and not writing.task.cancelled():
+                log.warning("%s batch write failed", self._what, exc_info=writing.task.exception())
+            return False
+        if self._writing is writing:  # not committed by the other caller meanwhile
+            self._writing = None
+            await self._commit(self._consumer_or_fail(), writing.batch)
+        return True
+
+    def _consumer_or_fail(self) -> AIOKafkaConsumer:
+        assert self._consumer is not None
+        return self._consumer
+
+    def _still_assigned(
+        self, consumer: AIOKafkaConsumer, batch: Batch, parsed: _Parsed[_E]
+    ) -> tuple[Batch, _Parsed[_E]]:
+        """Drop what a rebalance took away while the batch was parsed: its new owner reads it
+        from the last commit, and writing it here too would race that owner's dedupe."""
+        assigned = consumer.assignment()
+        if all(tp in assigned for tp in batch):
+            return batch, parsed
+        kept = {tp: records for tp, records in batch.items() if tp in assigned}
+        return kept, self._parse_batch(kept)
+
+    def _parse_batch(self, batch: Batch) -> _Parsed[_E]:
+        parsed: _Parsed[_E] = _Parsed([], [])
+        for records in batch.values():
+            for record in records:
+                self._counters.consumed.inc()
+                try:
+                    parsed.events.append(self._parse(record.value or b""))
+                except ValidationError as exc:
+                    parsed.poison.append((record, exc))
+        return parsed
+
+    async def _store(self, parsed: _Parsed[_E]) -> None:
+        # Poison is parked only once the batch before has been stored: a failure there replays
+        # this batch too, and its poison must not reach the DLQ twice for that.
+        for record, error in parsed.poison:
+            await self._dead_letter(record, error)
+        await self._write(parsed.events)
+
+    def _rewind(self, consumer: AIOKafkaConsumer, *batches: Batch) -> None:
+        """Seek each partition back to the first offset these uncommitted batches hold."""
+        assigned = consumer.assignment()
+        first: dict[TopicPartition, int] = {}
+        for batch in batches:
+            for tp, records in batch.items():
+                first[tp] = min(first.get(tp, records[0].offset), records[0].offset)
+        for tp, offset in first.items():
+            if tp in assigned:  # a revoked partition is replayed by its new owner
+                consumer.seek(tp, offset)
 
     async def _next_batch(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
         """Up to ``batch_max_events`` records, waiting at most ``batch_max_wait_ms`` after the
@@ -175,17 +280,6 @@ class BatchConsumer(Generic[_E]):
                 deadline = time.monotonic() + self._batch_max_wait_s
         return batch
 
-    async def _process(self, batch: Batch) -> None:
-        events: list[_E] = []
-        for records in batch.values():
-            for record in records:
-                self._counters.consumed.inc()
-                try:
-                    events.append(self._parse(record.value or b""))
-                except ValidationError as exc:
-                    await self._dead_letter(record, exc)
-        await self._write(events)
-
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
         """Park a message that is not an event of this topic, unchanged, with where it came
         from: it must not block its partition, and it must not be lost. Awaited before the batch
@@ -202,12 +296,16 @@ class BatchConsumer(Generic[_E]):
         )
 
     async def _commit(self, consumer: AIOKafkaConsumer, batch: Batch) -> None:
-        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+        assigned = consumer.assignment()
+        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if tp in assigned}
+        if not offsets:
+            return
         try:
             await consumer.commit(offsets)
-        except CommitFailedError:
-            # The group rebalanced while the batch was written: another member will read these
-            # messages again and find them stored. Nothing is lost or counted twice.
+        except (CommitFailedError, IllegalStateError):
+            # The group rebalanced while the batch was written: another member reads these
+            # messages again and finds them stored (the write finished before the partitions
+            # left: the revoke waits for it). Nothing is lost or counted twice.
             log.info("commit after rebalance refused; the batch will be replayed and deduped")
 
     async def _pause(self, seconds: float) -> None:

@@ -234,3 +234,52 @@ async def test_a_failed_insert_is_retried_not_skipped(
         parameters={"run": f"{run}-%"},
     ).result_rows[0][0]
     assert stored == EVENTS
+
+
+async def test_a_replica_joining_mid_stream_counts_nothing_twice(
+    kafka_bootstrap: str, store: UsageStore, clickhouse: Client, usage_topic: str
+) -> None:
+    """A second metering replica joins the group while the first is writing: partitions move
+    between them mid-batch. The write in flight is committed before a partition leaves, and
+    what was read but not written is left to the new owner, so no event is inserted twice:
+    not in the table before merges, not in the rollups (which see every insert)."""
+    run = uuid.uuid4().hex[:8]
+    events = [usage_event(n, run) for n in range(1500)]
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send(usage_topic, event.to_bytes(), key=event.request_id.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+    rollup = "SELECT sum(requests) FROM usage_hour WHERE tenant = 'acme'"
+    rolled_up_before = clickhouse.query(rollup).result_rows[0][0]
+    group = f"sy-metering-test-{run}"
+    first, first_metrics = metering(kafka_bootstrap, store, usage_topic, group)
+    second, second_metrics = metering(kafka_bootstrap, store, usage_topic, group)
+
+    def inserted() -> float:
+        return counter(first_metrics, "sy_metering_events_inserted") + counter(
+            second_metrics, "sy_metering_events_inserted"
+        )
+
+    try:
+        await first.start()
+        async with asyncio.timeout(120):
+            while inserted() < 200:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            await second.start()  # the group rebalances while the first writes
+            while inserted() < len(events):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+    finally:
+        await first.stop()
+        await second.stop()
+
+    assert counter(second_metrics, "sy_metering_events_inserted") > 0  # it did take a share
+    raw = clickhouse.query(
+        "SELECT count(), uniqExact(event_id) FROM usage_events WHERE request_id LIKE {run:String}",
+        parameters={"run": f"{run}-%"},
+    ).result_rows[0]
+    assert tuple(raw) == (len(events), len(events))
+    assert clickhouse.query(rollup).result_rows[0][0] - rolled_up_before == len(events)

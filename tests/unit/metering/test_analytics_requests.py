@@ -5,7 +5,7 @@ scoping and cursor pagination. The event set and the app are shared with the que
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -408,3 +408,62 @@ async def test_bad_parameters_are_400_in_openais_shape(
         param,
     )
     assert error["message"]
+
+
+class CountingStore:
+    """A store that counts the queries sent through it."""
+
+    def __init__(self, store: UsageStore) -> None:
+        self._store = store
+        self.queries = 0
+
+    async def on_client(self, call: Any) -> Any:
+        self.queries += 1
+        return await self._store.on_client(call)
+
+
+# Requests at these distances before NOW: three in the last hour, two a few hours back, two
+# days back, one weeks back. The log reads the last hour first and widens only when it must.
+NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
+_SPREAD_MINUTES = {"n1": 5, "n2": 10, "n3": 50, "h1": 180, "h2": 200, "d1": 2880, "d2": 3000}
+SPREAD = [
+    usage_event(rid, 0, ts_ms=int(NOW.timestamp() * 1000) - minutes * 60_000)
+    for rid, minutes in {**_SPREAD_MINUTES, "w1": 30_000}.items()
+]
+
+
+@pytest.mark.parametrize(
+    ("limit", "queries", "expected"),
+    [
+        (2, 1, ["n1", "n2"]),  # the last hour holds a page and one more
+        (3, 2, ["n1", "n2", "n3"]),  # it holds the page but not one more: six hours do
+        (5, 4, ["n1", "n2", "n3", "h1", "h2"]),  # six hours and a day hold five: a week, six
+        (20, 5, [*_SPREAD_MINUTES, "w1"]),  # nothing short of the whole range holds them all
+    ],
+)
+async def test_the_log_reads_the_newest_slice_first_and_widens_only_as_it_must(
+    store: UsageStore, limit: int, queries: int, expected: list[str]
+) -> None:
+    await UsageRecorder(store, CATALOGUE, MeteringMetrics()).record(SPREAD)
+    counting = CountingStore(store)
+    query = RequestLogQuery(since=NOW - timedelta(days=30), limit=limit)
+
+    page = await request_log(counting, query, scope=None, now=NOW)  # type: ignore[arg-type]
+
+    assert [row["request_id"] for row in page.requests] == expected
+    assert page.has_more is (limit < len(SPREAD))
+    assert counting.queries == queries
+
+
+async def test_paging_through_slices_sees_every_request_once_in_order(store: UsageStore) -> None:
+    await UsageRecorder(store, CATALOGUE, MeteringMetrics()).record(SPREAD)
+    seen: list[str] = []
+    after: LogCursor | None = None
+    while True:
+        query = RequestLogQuery(since=NOW - timedelta(days=30), limit=2, after=after)
+        page = await request_log(store, query, scope=None, now=NOW)
+        seen += [row["request_id"] for row in page.requests]
+        if (after := page.next) is None:
+            break
+
+    assert seen == [*_SPREAD_MINUTES, "w1"]
