@@ -268,6 +268,68 @@ FROM usage_events FINAL
 WHERE (SELECT count() FROM spend_month) = 0
 GROUP BY tenant, month;
 
+-- 0009_usage_day.sql
+CREATE TABLE IF NOT EXISTS usage_day_local ON CLUSTER '{cluster}'
+(
+    day DateTime('UTC'),
+    tenant LowCardinality(String),
+    provider LowCardinality(String),
+    model LowCardinality(String),
+    lane LowCardinality(String),
+    batch_id String,
+    requests SimpleAggregateFunction(sum, UInt64),
+    ok SimpleAggregateFunction(sum, UInt64),
+    errors SimpleAggregateFunction(sum, UInt64),
+    later_attempts SimpleAggregateFunction(sum, UInt64),
+    input_tokens SimpleAggregateFunction(sum, UInt64),
+    output_tokens SimpleAggregateFunction(sum, UInt64),
+    cache_read_tokens SimpleAggregateFunction(sum, UInt64),
+    cache_write_tokens SimpleAggregateFunction(sum, UInt64),
+    reasoning_tokens SimpleAggregateFunction(sum, UInt64),
+    cost_usd SimpleAggregateFunction(sum, Decimal(38, 12)),
+    cost_uncached_usd SimpleAggregateFunction(sum, Decimal(38, 12)),
+    total_ms_quantiles AggregateFunction(quantiles(0.5, 0.9, 0.95, 0.99), UInt32),
+    ttft_ms_quantiles AggregateFunction(quantiles(0.5, 0.9, 0.95, 0.99), Nullable(UInt32))
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/usage_day_local', '{replica}')
+PARTITION BY toYYYYMM(day)
+ORDER BY (tenant, day, provider, model, lane, batch_id);
+CREATE TABLE IF NOT EXISTS usage_day ON CLUSTER '{cluster}' AS usage_day_local
+ENGINE = Distributed('{cluster}', currentDatabase(), usage_day_local, rand());
+CREATE MATERIALIZED VIEW IF NOT EXISTS usage_day_mv ON CLUSTER '{cluster}' TO usage_day_local AS
+SELECT
+    toStartOfDay(ts) AS day,
+    tenant,
+    provider,
+    model,
+    lane,
+    batch_id,
+    count() AS requests,
+    countIf(status = 'ok') AS ok,
+    countIf(status != 'ok') AS errors,
+    countIf(attempt > 0) AS later_attempts,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    sum(cache_read_tokens) AS cache_read_tokens,
+    sum(cache_write_tokens) AS cache_write_tokens,
+    sum(reasoning_tokens) AS reasoning_tokens,
+    sum(cost_usd) AS cost_usd,
+    sum(cost_uncached_usd) AS cost_uncached_usd,
+    quantilesState(0.5, 0.9, 0.95, 0.99)(total_ms) AS total_ms_quantiles,
+    quantilesState(0.5, 0.9, 0.95, 0.99)(ttft_ms) AS ttft_ms_quantiles
+FROM usage_events_local
+GROUP BY day, tenant, provider, model, lane, batch_id;
+INSERT INTO usage_day
+SELECT
+    toStartOfDay(ts) AS day, tenant, provider, model, lane, batch_id,
+    count(), countIf(status = 'ok'), countIf(status != 'ok'), countIf(attempt > 0),
+    sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens),
+    sum(reasoning_tokens), sum(cost_usd), sum(cost_uncached_usd),
+    quantilesState(0.5, 0.9, 0.95, 0.99)(total_ms), quantilesState(0.5, 0.9, 0.95, 0.99)(ttft_ms)
+FROM usage_events FINAL
+WHERE (SELECT count() FROM usage_day) = 0
+GROUP BY day, tenant, provider, model, lane, batch_id;
+
 -- Recorded as applied, so that metering finds nothing left to run at start (a
 -- version already recorded with the same checksum is not recorded again).
 INSERT INTO schema_migrations (version, name, checksum)
@@ -281,7 +343,8 @@ FROM values(
     (5, 'audit_log', 'b6238a940102d13f1cfaa9bfde86f04fe41cb7ab6331c8852baeb2fc63c8b9a0'),
     (6, 'request_log', '74614d9309c5893e7c691ac3873790b724bca612bdab3b1d16a42f22d2ff0ef0'),
     (7, 'usage_analytics', '073950c9b3880cce1412bb052a98b19177b6a30ad5bdd80a38692dc771284aee'),
-    (8, 'spend_month', '607fdfc9d118de44d8c5158601d9199097d689268076c3c00fb2851f4d611afc')
+    (8, 'spend_month', '607fdfc9d118de44d8c5158601d9199097d689268076c3c00fb2851f4d611afc'),
+    (9, 'usage_day', '045fb2fc3eb9157f7eaad75f4eebeab41ed9bd3a0997a4427b25cebb8899d5e5')
 )
 WHERE (version, checksum) NOT IN (
     SELECT version, argMax(checksum, applied_at) FROM schema_migrations GROUP BY version

@@ -22,12 +22,13 @@ What the numbers mean:
   moves back to the start of its bucket and ``until`` forward to the end of its own, so that the
   first and last buckets hold what their labels say. Weeks start on Monday (ISO), UTC.
 
-Where an answer is read from: ``usage_hour`` (the hourly rollup, migration 0007) when it answers
-exactly: every dimension grouped or filtered by is one of its own (project, provider, model,
-key_id, task_type, lane), every metric one it keeps (all but ``unpriced``), no request id is
-asked for, and the range falls on whole hours (any bucket of an hour or more; unbucketed,
-bounds on the hour). Otherwise ``usage_events`` with
-FINAL. The rollup cannot see FINAL, so it is exact because metering inserts each event once.
+Where an answer is read from: the narrowest rollup that answers exactly, else ``usage_events``
+with FINAL. ``usage_day`` (migration 0009: per UTC day, over project, provider, model, lane and
+batch) answers when every dimension grouped or filtered by is one of those and the bucket is a
+day or a week (or there is none and the bounds fall on days). ``usage_hour`` (0007: per hour,
+over project, provider, model, key_id, task_type and lane) answers the same way at an hour's
+grain. Neither keeps ``unpriced`` or request ids. The rollups cannot see FINAL, so they are
+exact because metering inserts each event once.
 
 Every dimension, metric and bucket is one of a closed set, and every value a caller gives is a
 bound parameter: no SQL is ever built from a caller's text.
@@ -49,7 +50,7 @@ from typing import Any, TypeVar
 
 from clickhouse_connect.driver.client import Client
 
-from services.metering.store import UsageStore
+from services.metering.store import FINAL_SETTINGS, UsageStore
 from services.metering.window import MAX_WINDOW, InvalidWindowError, parse_window
 
 DEFAULT_SINCE = "24h"
@@ -74,6 +75,7 @@ class InvalidAnalyticsQueryError(ValueError):
 class Source(StrEnum):
     """The tables an answer can be read from."""
 
+    USAGE_DAY = "usage_day"
     USAGE_HOUR = "usage_hour"
     USAGE_EVENTS = "usage_events"
 
@@ -102,9 +104,8 @@ class Dimension(StrEnum):
 
 
 _D = Dimension
-_ROLLUP_DIMENSIONS = frozenset(
-    {_D.PROJECT, _D.PROVIDER, _D.MODEL, _D.KEY_ID, _D.TASK_TYPE, _D.LANE}
-)
+_HOUR_DIMENSIONS = frozenset({_D.PROJECT, _D.PROVIDER, _D.MODEL, _D.KEY_ID, _D.TASK_TYPE, _D.LANE})
+_DAY_DIMENSIONS = frozenset({_D.PROJECT, _D.PROVIDER, _D.MODEL, _D.LANE, _D.BATCH_ID})
 
 
 class Bucket(StrEnum):
@@ -155,7 +156,28 @@ _WIDTHS = {
     Bucket.DAY: timedelta(days=1),
     Bucket.WEEK: timedelta(weeks=1),
 }
-_ROLLUP_BUCKETS = frozenset({Bucket.HOUR, Bucket.DAY, Bucket.WEEK})
+
+
+@dataclass(frozen=True)
+class _Rollup:
+    """A rollup table: its time column, its grain, and the dimensions it keeps."""
+
+    source: Source
+    time_column: str
+    grain: Bucket  # buckets of this width or wider fall on its rows' boundaries
+    dimensions: frozenset[Dimension]
+
+
+# Narrowest first: a query reads the first that answers it exactly.
+_ROLLUPS = (
+    _Rollup(Source.USAGE_DAY, "day", Bucket.DAY, _DAY_DIMENSIONS),
+    _Rollup(Source.USAGE_HOUR, "hour", Bucket.HOUR, _HOUR_DIMENSIONS),
+)
+_ROLLUP_BY_SOURCE = {rollup.source: rollup for rollup in _ROLLUPS}
+_COARSER = {
+    Bucket.HOUR: frozenset({Bucket.HOUR, Bucket.DAY, Bucket.WEEK}),
+    Bucket.DAY: frozenset({Bucket.DAY, Bucket.WEEK}),
+}
 
 
 class Metric(StrEnum):
@@ -196,7 +218,7 @@ class Metric(StrEnum):
 
 
 _M = Metric
-_QUANTILES = "0.5, 0.9, 0.95, 0.99"  # usage_hour's quantile states hold these four
+_QUANTILES = "0.5, 0.9, 0.95, 0.99"  # the rollups' quantile states hold these four
 _QUANTILE_INDEX = {"p50": 1, "p95": 3, "p99": 4}  # ClickHouse arrays count from 1
 
 
@@ -329,23 +351,33 @@ class UsageQuery:
         """Within a bucket, rows come largest first by this: spend, when asked for."""
         return Metric.COST if Metric.COST in self.metrics else self.metrics[0]
 
-    def rollup_answers(self) -> bool:
-        """Whether ``usage_hour`` holds the answer exactly (see the module's docstring)."""
+    def rollup_answers(self, source: Source = Source.USAGE_HOUR) -> bool:
+        """Whether the rollup ``source`` holds the answer exactly (see the module's
+        docstring)."""
+        rollup = _ROLLUP_BY_SOURCE.get(source)
+        if rollup is None:
+            return False
         since, until = self.window
-        on_the_hour = all(
-            t is None or Bucket.HOUR.start(t) == t.astimezone(UTC) for t in (since, until)
+        on_boundaries = all(
+            t is None or rollup.grain.start(t) == t.astimezone(UTC) for t in (since, until)
         )
         return (
-            (self.bucket in _ROLLUP_BUCKETS or (self.bucket is Bucket.NONE and on_the_hour))
-            and set(self.group_by) <= _ROLLUP_DIMENSIONS
-            and set(self.filters) <= _ROLLUP_DIMENSIONS
+            (
+                self.bucket in _COARSER[rollup.grain]
+                or (self.bucket is Bucket.NONE and on_boundaries)
+            )
+            and set(self.group_by) <= rollup.dimensions
+            and set(self.filters) <= rollup.dimensions
             and set(self.metrics) <= set(_ROLLUP_SQL)
             and not self.request_ids
         )
 
     @property
     def source(self) -> Source:
-        return Source.USAGE_HOUR if self.rollup_answers() else Source.USAGE_EVENTS
+        for rollup in _ROLLUPS:
+            if self.rollup_answers(rollup.source):
+                return rollup.source
+        return Source.USAGE_EVENTS
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -375,8 +407,8 @@ async def run_query(
     than the one the query chooses; ``usage_hour`` where it cannot answer exactly is a
     ValueError."""
     chosen = source or query.source
-    if chosen is Source.USAGE_HOUR and not query.rollup_answers():
-        raise ValueError("usage_hour cannot answer this query exactly")
+    if chosen is not Source.USAGE_EVENTS and not query.rollup_answers(chosen):
+        raise ValueError(f"{chosen.value} cannot answer this query exactly")
     sql, parameters = _query_sql(query, chosen, scope)
 
     def run(client: Client) -> list[Sequence[Any]]:
@@ -390,16 +422,16 @@ async def run_query(
 def _query_sql(
     query: UsageQuery, source: Source, scope: frozenset[str] | None
 ) -> tuple[str, dict[str, Any]]:
-    rollup = source is Source.USAGE_HOUR
+    rollup = _ROLLUP_BY_SOURCE.get(source)
     since, until = query.window
     parameters: dict[str, Any] = {"limit": query.limit + 1, **_scope_parameters(scope)}
     where = ["({everyone:Bool} OR tenant IN {tenants:Array(String)})"]
-    if rollup:
-        time_column, table, metric_sql = "hour", Source.USAGE_HOUR.value, _ROLLUP_SQL
-        where.append("hour >= toDateTime({since_s:Int64}, 'UTC')")
+    if rollup is not None:
+        time_column, table, metric_sql = rollup.time_column, source.value, _ROLLUP_SQL
+        where.append(f"{time_column} >= toDateTime({{since_s:Int64}}, 'UTC')")
         parameters["since_s"] = int(since.timestamp())
         if until is not None:
-            where.append("hour < toDateTime({until_s:Int64}, 'UTC')")
+            where.append(f"{time_column} < toDateTime({{until_s:Int64}}, 'UTC')")
             parameters["until_s"] = int(until.timestamp())
     else:
         time_column, table, metric_sql = "ts", f"{Source.USAGE_EVENTS.value} FINAL", _RAW_SQL
@@ -430,6 +462,8 @@ def _query_sql(
     if keys:
         sql += f" GROUP BY {', '.join(keys)}"
     sql += f" ORDER BY {', '.join(order)} LIMIT {{limit:UInt32}}"
+    if rollup is None:
+        sql += FINAL_SETTINGS
     return sql, parameters
 
 
@@ -632,7 +666,17 @@ def _log_sql(query: RequestLogQuery, scope: frozenset[str] | None) -> tuple[str,
     if query.after is not None:
         having.append("(r_first_ms, request_id) < ({after_ms:Int64}, {after_id:String})")
         parameters |= {"after_ms": query.after.first_ms, "after_id": query.after.request_id}
-    if not any(dimension in query.filters for dimension in _LAST_ATTEMPT_FILTERS):
+    last_filters = [d for d in _LAST_ATTEMPT_FILTERS if d in query.filters]
+    if last_filters:
+        # A request whose last attempt matches has an attempt that matches: only those
+        # requests are grouped (a superset; HAVING keeps the exact ones). Without this every
+        # request of the range was grouped to find the few that ended on an error.
+        matching = [*where, *(f"{d.column} IN {{h_{d.value}:Array(String)}}" for d in last_filters)]
+        where.append(
+            f"request_id IN (SELECT request_id FROM {Source.USAGE_EVENTS.value}"
+            f" WHERE {' AND '.join(matching)})"
+        )
+    else:
         # The page's requests first, from their first attempts alone (two columns, no FINAL:
         # a redelivered duplicate has the same id and time, and GROUP BY folds it), so that only
         # those requests are totalled over every column: the cost no longer grows with the
@@ -655,7 +699,7 @@ def _log_sql(query: RequestLogQuery, scope: frozenset[str] | None) -> tuple[str,
         f"SELECT {', '.join(expression for _, expression in _LOG_SELECT)}"
         f" FROM {Source.USAGE_EVENTS.value} FINAL WHERE {' AND '.join(where)}"
         f" GROUP BY request_id HAVING {' AND '.join(having)}"
-        " ORDER BY r_first_ms DESC, request_id DESC LIMIT {limit:UInt32}"
+        " ORDER BY r_first_ms DESC, request_id DESC LIMIT {limit:UInt32}" + FINAL_SETTINGS
     )
     return sql, parameters
 

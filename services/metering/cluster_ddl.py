@@ -62,6 +62,7 @@ SHARDING_KEYS: dict[str, str] = {
     "request_log": "cityHash64(request_id)",
     "spend_month": "cityHash64(tenant)",
     "usage_hour": "rand()",
+    "usage_day": "rand()",
 }
 
 _ENGINES = frozenset(

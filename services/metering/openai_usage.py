@@ -57,7 +57,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from contracts.errors import ErrorCode
-from services.metering.store import UsageStore
+from services.metering.store import FINAL_SETTINGS, UsageStore
 
 # Timestamps are Unix seconds, which ClickHouse's DateTime holds up to 2106; a bound this far
 # out is a mistake, not a query.
@@ -416,6 +416,8 @@ def _sql(
         f"SELECT {', '.join(select)} FROM {table} WHERE {' AND '.join(where)}"
         f" GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}"
     )
+    if source is Source.RAW:
+        sql += FINAL_SETTINGS
     return sql, parameters
 
 

@@ -51,6 +51,7 @@ RETAINED: tuple[RetainedTable, ...] = (
     RetainedTable("usage_events", "toDateTime(ts)"),
     RetainedTable("usage_minute", "minute"),
     RetainedTable("usage_hour", "hour"),
+    RetainedTable("usage_day", "day"),
 )
 
 # engine_full: "... ORDER BY (...) TTL <expression> SETTINGS index_granularity = 8192".

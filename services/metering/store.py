@@ -32,6 +32,12 @@ from services.metering.schema import Migration, apply_migrations
 _T = TypeVar("_T")
 
 TABLE = "usage_events"
+# For a ``SELECT ... FROM usage_events FINAL``: collapse copies within each partition only. Every
+# copy of an event has its ``ts``, and both the partition (month of ts) and the sort key (which
+# holds the day of ts) follow from it, so copies never sit in two partitions; without this,
+# FINAL widens a read of the last hour to every granule whose key range overlaps it, which over
+# 10M rows took a request-log page from about 90 ms to 480 ms.
+FINAL_SETTINGS = " SETTINGS do_not_merge_across_partitions_select_final = 1"
 
 
 class GroupBy(StrEnum):

@@ -40,6 +40,6 @@ def clickhouse(migrated_store: UsageStore, chdb_dsn: str) -> Iterator[Client]:
 
 @pytest.fixture
 def store(migrated_store: UsageStore, clickhouse: Client) -> UsageStore:
-    for table in ("usage_events", "usage_minute", "usage_hour"):
+    for table in ("usage_events", "usage_minute", "usage_hour", "usage_day"):
         clickhouse.command(f"TRUNCATE TABLE {table}")
     return migrated_store

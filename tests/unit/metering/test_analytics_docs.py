@@ -236,7 +236,7 @@ def test_the_example_gives_the_hand_computed_answer(loaded: Client, name: str) -
             assert type(value) is type(wanted) or not isinstance(wanted, Decimal), (name, value)
 
 
-@pytest.mark.parametrize("table", ["usage_events", "usage_minute", "usage_hour"])
+@pytest.mark.parametrize("table", ["usage_events", "usage_minute", "usage_hour", "usage_day"])
 def test_the_column_tables_list_every_column_with_its_type(clickhouse: Client, table: str) -> None:
     documented = dict(_COLUMNS.findall(DOC.read_text("utf-8")))
     assert table in documented, f"no <!-- columns: {table} --> table in the page"

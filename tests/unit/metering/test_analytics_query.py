@@ -13,18 +13,29 @@ from typing import Any
 import httpx
 import pytest
 
+from services.common.pricing import price
 from services.metering.analytics import (
     DEFAULT_METRICS,
     Bucket,
     Dimension,
     Metric,
+    RequestLogQuery,
     Source,
     UsageQuery,
     parse_usage_query,
+    request_log,
     run_query,
 )
-from services.metering.store import UsageStore
-from tests.unit.metering.test_analytics_requests import T0, WINDOW, client_of, recorded
+from services.metering.store import PricedEvent, UsageStore
+from tests.unit.metering.metering_factories import usage_event
+from tests.unit.metering.test_analytics_requests import (
+    CATALOGUE,
+    T0,
+    T0_MS,
+    WINDOW,
+    client_of,
+    recorded,
+)
 
 __all__ = ["recorded"]  # the fixture, shared with the request log's tests
 
@@ -230,7 +241,11 @@ async def test_unpriced_is_counted_from_the_raw_rows(api: httpx.AsyncClient) -> 
         ({"since": "2026-01-01T12:30:00Z"}, "usage_events"),  # inside an hour, unbucketed
         ({"since": "2026-01-01T12:30:00Z", "bucket": "1h"}, "usage_hour"),  # widened
         ({"since": "3650d", "until": None}, "usage_events"),  # from now: not on the hour
-        ({"since": "3650d", "until": None, "bucket": "1d"}, "usage_hour"),
+        ({"since": "3650d", "until": None, "bucket": "1d"}, "usage_day"),
+        ({"since": "3650d", "until": None, "bucket": "1d", "group_by": "key_id"}, "usage_hour"),
+        ({"bucket": "1w", "lane": "batch"}, "usage_day"),
+        ({"bucket": "1d", "task_type": "code"}, "usage_hour"),  # usage_day keeps no task type
+        ({"since": "2026-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z"}, "usage_day"),
         ({"bucket": "1m"}, "usage_events"),
     ],
 )
@@ -279,18 +294,61 @@ async def test_the_rollup_and_the_raw_rows_agree_exactly(
         metrics=tuple(m for m in Metric if m is not Metric.UNPRICED),
     )
 
-    rollup = await run_query(recorded, query, scope=None)
     raw = await run_query(recorded, query, scope=None, source=Source.USAGE_EVENTS)
-    scoped = await run_query(recorded, query, scope=frozenset({"acme"}))
     scoped_raw = await run_query(
         recorded, query, scope=frozenset({"acme"}), source=Source.USAGE_EVENTS
     )
+    day_answers = bucket in (Bucket.DAY, Bucket.WEEK) and Dimension.KEY_ID not in group_by
+    rollups = [Source.USAGE_DAY] if day_answers else []
+    rollups.append(Source.USAGE_HOUR)
 
-    assert (rollup.source, raw.source) == (Source.USAGE_HOUR, Source.USAGE_EVENTS)
+    assert query.source is rollups[0]  # the narrowest that answers
+    assert [s for s in (Source.USAGE_DAY, Source.USAGE_HOUR) if query.rollup_answers(s)] == rollups
+    for source in rollups:
+        rollup = await run_query(recorded, query, scope=None, source=source)
+        scoped = await run_query(recorded, query, scope=frozenset({"acme"}), source=source)
+        assert rollup.source is source
+        assert rollup.rows == raw.rows
+        assert rollup.rows  # not two empty answers
+        assert scoped.rows == scoped_raw.rows
+        assert scoped.rows != rollup.rows
+
+
+async def test_batch_progress_by_day_reads_usage_day_and_agrees_with_the_raw_rows(
+    recorded: UsageStore,
+) -> None:
+    query = UsageQuery(
+        since=T0 - timedelta(days=2),
+        bucket=Bucket.DAY,
+        group_by=(Dimension.BATCH_ID, Dimension.LANE),
+        metrics=(Metric.REQUESTS, Metric.ATTEMPTS, Metric.ERRORS, Metric.COST),
+    )
+
+    rollup = await run_query(recorded, query, scope=None)
+    raw = await run_query(recorded, query, scope=None, source=Source.USAGE_EVENTS)
+
+    assert (rollup.source, raw.source) == (Source.USAGE_DAY, Source.USAGE_EVENTS)
     assert rollup.rows == raw.rows
-    assert rollup.rows  # not two empty answers
-    assert scoped.rows == scoped_raw.rows
-    assert scoped.rows != rollup.rows
+    assert {row["batch_id"] for row in rollup.rows} == {"", "batch_1"}
+
+
+async def test_a_copy_stored_twice_counts_once_in_the_raw_answers(store: UsageStore) -> None:
+    """Metering's dedupe keeps copies out, but a raw read must not trust that: FINAL collapses
+    a copy (it is read within partitions only, where every copy of an event sits)."""
+    event = usage_event("r-twice", 0, ts_ms=T0_MS + 60_000)
+    priced = [PricedEvent(event, price(event, CATALOGUE.get(event.model)), CATALOGUE.version)]
+    await store.insert_events(priced)
+    await store.insert_events(priced)  # as if two consumers had raced
+    query = UsageQuery(since=T0, until=T0 + timedelta(hours=1), request_ids=frozenset({"r-twice"}))
+
+    answer = await run_query(store, query, scope=None)
+    page = await request_log(
+        store, RequestLogQuery(since=T0, request_ids=frozenset({"r-twice"})), scope=None
+    )
+
+    assert answer.source is Source.USAGE_EVENTS
+    assert [(row["requests"], row["attempts"]) for row in answer.rows] == [(1, 1)]
+    assert [(row["request_id"], row["attempts"]) for row in page.requests] == [("r-twice", 1)]
 
 
 async def test_the_rollup_is_refused_where_it_cannot_answer(recorded: UsageStore) -> None:
@@ -298,6 +356,9 @@ async def test_the_rollup_is_refused_where_it_cannot_answer(recorded: UsageStore
 
     with pytest.raises(ValueError, match="usage_hour cannot answer"):
         await run_query(recorded, query, scope=None, source=Source.USAGE_HOUR)
+    by_key = UsageQuery(since=T0, bucket=Bucket.DAY, group_by=(Dimension.KEY_ID,))
+    with pytest.raises(ValueError, match="usage_day cannot answer"):
+        await run_query(recorded, by_key, scope=None, source=Source.USAGE_DAY)
 
 
 async def test_csv_has_a_header_and_exact_money(api: httpx.AsyncClient) -> None:

@@ -52,20 +52,23 @@ async def test_the_ttl_is_set_changed_and_removed(retained: UsageStore, clickhou
         "ALTER TABLE usage_events MODIFY TTL toDateTime(ts) + toIntervalDay(3650)",
         "ALTER TABLE usage_minute MODIFY TTL minute + toIntervalDay(3650)",
         "ALTER TABLE usage_hour MODIFY TTL hour + toIntervalDay(3650)",
+        "ALTER TABLE usage_day MODIFY TTL day + toIntervalDay(3650)",
     ]
     assert "TTL toDateTime(ts) + toIntervalDay(3650)" in show_create(clickhouse, "usage_events")
     assert "TTL minute + toIntervalDay(3650)" in show_create(clickhouse, "usage_minute")
     assert "TTL hour + toIntervalDay(3650)" in show_create(clickhouse, "usage_hour")
+    assert "TTL day + toIntervalDay(3650)" in show_create(clickhouse, "usage_day")
 
     assert await retain(retained, 3650) == []  # in place already: nothing is altered
 
-    assert len(await retain(retained, 4000)) == 3
+    assert len(await retain(retained, 4000)) == 4
     assert "toIntervalDay(4000)" in show_create(clickhouse, "usage_events")
 
     assert await retain(retained, None) == [
         "ALTER TABLE usage_events REMOVE TTL",
         "ALTER TABLE usage_minute REMOVE TTL",
         "ALTER TABLE usage_hour REMOVE TTL",
+        "ALTER TABLE usage_day REMOVE TTL",
     ]
     for table in RETAINED:
         assert "TTL" not in show_create(clickhouse, table.name)
@@ -91,7 +94,7 @@ async def test_rows_older_than_the_retention_go_from_the_table_and_the_rollups(
 
     ids = clickhouse.query("SELECT request_id FROM usage_events FINAL").result_rows
     assert ids == [("req-new",)]
-    for rollup in ("usage_minute", "usage_hour"):
+    for rollup in ("usage_minute", "usage_hour", "usage_day"):
         assert clickhouse.command(f"SELECT sum(requests) FROM {rollup}") == 1
 
 
@@ -108,7 +111,7 @@ def test_on_a_cluster_the_ttl_goes_on_the_local_tables_on_cluster() -> None:
         " ORDER BY (tenant, toDate(ts), model, event_id)"
         " TTL toDateTime(ts) + toIntervalDay(30) SETTINGS index_granularity = 8192",
     )
-    for rollup in ("usage_minute", "usage_hour"):
+    for rollup in ("usage_minute", "usage_hour", "usage_day"):
         engines[f"{rollup}_local"] = Engine(
             "ReplicatedAggregatingMergeTree",
             "ReplicatedAggregatingMergeTree('/p', '{replica}') ORDER BY x"
@@ -119,6 +122,7 @@ def test_on_a_cluster_the_ttl_goes_on_the_local_tables_on_cluster() -> None:
         "ALTER TABLE usage_minute_local ON CLUSTER '{cluster}'"
         " MODIFY TTL minute + toIntervalDay(30)",
         "ALTER TABLE usage_hour_local ON CLUSTER '{cluster}' MODIFY TTL hour + toIntervalDay(30)",
+        "ALTER TABLE usage_day_local ON CLUSTER '{cluster}' MODIFY TTL day + toIntervalDay(30)",
     ]
     assert retention_statements(engines, None) == [
         "ALTER TABLE usage_events_local ON CLUSTER '{cluster}' REMOVE TTL"
