@@ -325,7 +325,9 @@ async def queries(
             await seed(store, rows, seed=seed_value, batch_size=batch_size)
         else:
             rows = await store.on_client(
-                lambda client: int(client.command("SELECT count() FROM usage_events"))
+                lambda client: int(
+                    client.query("SELECT count() FROM usage_events").result_rows[0][0]
+                )
             )
         print(f"\n== dashboard queries over {rows:,} usage rows (30 days, p50 of {runs} runs)")
         await time_queries(store, runs)
