@@ -97,11 +97,45 @@ class Prices(BaseModel):
     output: Decimal | None = None
     cache_read: Decimal | None = None
     cache_write: Decimal | None = None
+    # What the vendor charges the same tokens through its own batch API, where it has one
+    # (typically half). Switchyard prices its batch lines at these (services.common.pricing).
+    batch_input: Decimal | None = None
+    batch_output: Decimal | None = None
+    batch_cache_read: Decimal | None = None
+    batch_cache_write: Decimal | None = None
 
     # Plain notation ("0.05", "10"), never "5E-2" or "1E+1": the JSON is read by people too.
-    @field_serializer("input", "output", "cache_read", "cache_write", when_used="json")
+    @field_serializer(
+        "input",
+        "output",
+        "cache_read",
+        "cache_write",
+        "batch_input",
+        "batch_output",
+        "batch_cache_read",
+        "batch_cache_write",
+        when_used="json",
+    )
     def _plain_decimal(self, value: Decimal | None) -> str | None:
         return None if value is None else format(value, "f")
+
+    def for_batch(self) -> Prices | None:
+        """The prices of a batch line: the vendor's batch prices, None when it publishes no
+        batch price for input and output (no batch API: a batch line pays the usual prices).
+        A cache price the vendor does not list for batches stays the usual one, which never
+        charges less than the vendor would."""
+        if self.batch_input is None or self.batch_output is None:
+            return None
+        return Prices(
+            input=self.batch_input,
+            output=self.batch_output,
+            cache_read=self.batch_cache_read
+            if self.batch_cache_read is not None
+            else self.cache_read,
+            cache_write=(
+                self.batch_cache_write if self.batch_cache_write is not None else self.cache_write
+            ),
+        )
 
 
 class Capabilities(BaseModel):

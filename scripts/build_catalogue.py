@@ -151,6 +151,10 @@ def prices_of(row: Mapping[str, object]) -> Prices:
         # DeepSeek's rows spell the cached-input price `input_cost_per_token_cache_hit`.
         cache_read=price("cache_read_input_token_cost", "input_cost_per_token_cache_hit"),
         cache_write=price("cache_creation_input_token_cost"),
+        batch_input=price("input_cost_per_token_batches"),
+        batch_output=price("output_cost_per_token_batches"),
+        batch_cache_read=price("cache_read_input_token_cost_batches"),
+        batch_cache_write=price("cache_creation_input_token_cost_batches"),
     )
 
 

@@ -101,6 +101,28 @@ def test_deepseek_cache_hit_price_becomes_cache_read(catalogue: Catalogue) -> No
     assert deepseek.prices.cache_read == Decimal("0.028")
 
 
+def test_batch_prices_come_from_the_source_where_the_vendor_has_a_batch_api(
+    catalogue: Catalogue,
+) -> None:
+    sonnet = catalogue.get("anthropic/claude-sonnet-4-5")
+    mini = catalogue.get("openai/gpt-4o-mini")
+    assert sonnet is not None
+    assert mini is not None
+    assert sonnet.prices.for_batch() == Prices(
+        input=Decimal("1.5"),
+        output=Decimal("7.5"),
+        cache_read=Decimal("0.15"),
+        cache_write=Decimal("1.875"),
+    )
+    # No batch price listed for OpenAI's cached input: the usual one stays.
+    assert mini.prices.for_batch() == Prices(
+        input=Decimal("0.075"), output=Decimal("0.3"), cache_read=mini.prices.cache_read
+    )
+    deepseek = [c for c in catalogue.cards() if c.provider == "deepseek"]
+    assert deepseek
+    assert all(c.prices.for_batch() is None for c in deepseek)
+
+
 def test_the_shipped_file_writes_prices_in_plain_notation() -> None:
     document = json.loads(SHIPPED.read_text(encoding="utf-8"))
     for model in document["models"]:
