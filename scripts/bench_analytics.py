@@ -42,6 +42,7 @@ from services.metering.analytics import Bucket, Dimension, Metric, RequestLogQue
 from services.metering.consumer import UsageConsumer
 from services.metering.metrics import MeteringMetrics
 from services.metering.recorder import UsageRecorder
+from services.metering.settings import MeteringSettings
 from services.metering.store import UsageStore
 from services.stack import StackLayout
 
@@ -343,7 +344,12 @@ async def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows for the query phase")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-max-events", type=int, default=5_000, help="the consumer's")
+    parser.add_argument(
+        "--batch-max-events",
+        type=int,
+        default=MeteringSettings.model_fields["metering_batch_max_events"].default,
+        help="the consumer's (default: the service's)",
+    )
     parser.add_argument("--insert-batch", type=int, default=100_000)
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-queries", action="store_true")
