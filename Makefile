@@ -70,6 +70,7 @@ bench: bootstrap
 	$(SWITCHYARD) up
 	$(VENV_BIN)/python scripts/bench.py
 	$(VENV_BIN)/python scripts/bench_analytics.py
+	$(VENV_BIN)/python scripts/bench_dashboard.py
 
 catalogue: bootstrap
 	$(VENV_BIN)/python scripts/build_catalogue.py

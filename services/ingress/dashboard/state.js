@@ -10,13 +10,15 @@ const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
-// Buckets of an hour or more are read from the hourly rollup; a minute bucket reads raw events
-// over a short window.
+// Day buckets are read from the daily rollup, hour buckets from the hourly one; a minute bucket
+// reads raw events over a short window. A week is drawn by day: by hour it read 168 hours of the
+// hourly rollup, which on busy traffic holds nearly a row per event (3.3 s over 10M rows, against
+// 1.9 s for 30 days by day). A custom range of up to two weeks is still drawn by hour.
 export const RANGES = {
   "1h": { span: HOUR, bucket: "1m" },
   "6h": { span: 6 * HOUR, bucket: "1m" },
   "24h": { span: DAY, bucket: "1h" },
-  "7d": { span: 7 * DAY, bucket: "1h" },
+  "7d": { span: 7 * DAY, bucket: "1d" },
   "30d": { span: 30 * DAY, bucket: "1d" },
   "90d": { span: 90 * DAY, bucket: "1d" },
 };
