@@ -78,10 +78,11 @@ class _FinishWriteOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         self._owner = owner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self._owner._rebalancing()
         await self._owner._settle_write()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        return None
+        self._owner._rebalanced()
 
 
 class BatchConsumer(Generic[_E]):
@@ -115,6 +116,10 @@ class BatchConsumer(Generic[_E]):
         self._producer: AIOKafkaProducer | None = None
         self._task: asyncio.Task[None] | None = None
         self._writing: _Written[_E] | None = None
+        # Rebalances seen so far, and whether one is under way: a batch read across a rebalance
+        # is not written (see _run).
+        self._generation = 0
+        self._stable = True
 
     @property
     def running(self) -> bool:
@@ -167,6 +172,7 @@ class BatchConsumer(Generic[_E]):
         try:
             while True:
                 stopping = self._stopping.is_set()
+                generation = self._generation
                 batch: Batch = {} if stopping else await self._next_batch(consumer)
                 parsed = self._parse_batch(batch)
                 if not await self._settle_write():
@@ -185,6 +191,13 @@ class BatchConsumer(Generic[_E]):
                     await self._pause(delay)
                     continue
                 failures = 0
+                if batch and (generation != self._generation or not self._stable):
+                    # Read before (or while) partitions moved: some may belong to another member
+                    # by now, which reads them from the last commit and must not race this one
+                    # to store them. Read again from where the batch began; the assignment
+                    # itself also starts each partition at its commit.
+                    self._rewind(consumer, batch)
+                    continue
                 batch, parsed = self._still_assigned(consumer, batch, parsed)
                 if parsed.events or parsed.poison:
                     task = asyncio.create_task(self._store(parsed))
@@ -217,6 +230,13 @@ class BatchConsumer(Generic[_E]):
     def _consumer_or_fail(self) -> AIOKafkaConsumer:
         assert self._consumer is not None
         return self._consumer
+
+    def _rebalancing(self) -> None:
+        self._generation += 1
+        self._stable = False
+
+    def _rebalanced(self) -> None:
+        self._stable = True
 
     def _still_assigned(
         self, consumer: AIOKafkaConsumer, batch: Batch, parsed: _Parsed[_E]

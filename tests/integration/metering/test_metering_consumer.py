@@ -236,8 +236,17 @@ async def test_a_failed_insert_is_retried_not_skipped(
     assert stored == EVENTS
 
 
+class _Unhurried(UsageStore):
+    """The real store, taking its time over each insert (as a loaded ClickHouse does): a
+    replica that joins mid-stream finds the first still writing, whatever this machine's speed."""
+
+    async def insert_events(self, events: Sequence[PricedEvent]) -> None:
+        await asyncio.sleep(0.1)
+        await super().insert_events(events)
+
+
 async def test_a_replica_joining_mid_stream_counts_nothing_twice(
-    kafka_bootstrap: str, store: UsageStore, clickhouse: Client, usage_topic: str
+    kafka_bootstrap: str, chdb_dsn: str, clickhouse: Client, usage_topic: str
 ) -> None:
     """A second metering replica joins the group while the first is writing: partitions move
     between them mid-batch. The write in flight is committed before a partition leaves, and
@@ -255,6 +264,7 @@ async def test_a_replica_joining_mid_stream_counts_nothing_twice(
         await producer.stop()
     rollup = "SELECT sum(requests) FROM usage_hour WHERE tenant = 'acme'"
     rolled_up_before = clickhouse.query(rollup).result_rows[0][0]
+    store = _Unhurried(clickhouse_connect.get_client(dsn=chdb_dsn))
     group = f"sy-metering-test-{run}"
     first, first_metrics = metering(kafka_bootstrap, store, usage_topic, group)
     second, second_metrics = metering(kafka_bootstrap, store, usage_topic, group)
@@ -275,6 +285,7 @@ async def test_a_replica_joining_mid_stream_counts_nothing_twice(
     finally:
         await first.stop()
         await second.stop()
+        store.close()
 
     assert counter(second_metrics, "sy_metering_events_inserted") > 0  # it did take a share
     raw = clickhouse.query(
