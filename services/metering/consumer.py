@@ -78,7 +78,8 @@ class _FinishWriteOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         self._owner = owner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        self._owner._rebalancing()
+        if revoked:  # at the first join there is nothing to give up, nor anything read
+            self._owner._rebalancing()
         await self._owner._settle_write()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
