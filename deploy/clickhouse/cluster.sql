@@ -344,7 +344,7 @@ FROM values(
     (6, 'request_log', '74614d9309c5893e7c691ac3873790b724bca612bdab3b1d16a42f22d2ff0ef0'),
     (7, 'usage_analytics', '073950c9b3880cce1412bb052a98b19177b6a30ad5bdd80a38692dc771284aee'),
     (8, 'spend_month', '607fdfc9d118de44d8c5158601d9199097d689268076c3c00fb2851f4d611afc'),
-    (9, 'usage_day', '045fb2fc3eb9157f7eaad75f4eebeab41ed9bd3a0997a4427b25cebb8899d5e5')
+    (9, 'usage_day', '07b6c38f5d4b43749a1ae3d3e11e93799791b06ab9ad6d29245f0cfaaaa3a8f7')
 )
 WHERE (version, checksum) NOT IN (
     SELECT version, argMax(checksum, applied_at) FROM schema_migrations GROUP BY version

@@ -518,7 +518,9 @@ class LogCursor:
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
             first_ms, request_id = raw.split(":", 1)
-            if first_ms.isascii() and first_ms.isdigit() and request_id:
+            # Up to 13 digits: any millisecond until the year 2286, and never one that a
+            # datetime cannot hold (a cursor is a caller's text).
+            if first_ms.isascii() and first_ms.isdigit() and len(first_ms) <= 13 and request_id:
                 return cls(int(first_ms), request_id)
         except (binascii.Error, UnicodeDecodeError, ValueError):
             pass

@@ -56,7 +56,7 @@ _E = TypeVar("_E")
 
 @dataclass(frozen=True, slots=True)
 class ConsumerCounters:
-    consumed: Counter  # messages read: duplicates, poison and re-reads included
+    consumed: Counter  # messages handed to the writer: duplicates, poison and retries included
     poison: Counter  # messages sent to the DLQ
     failures: Counter  # batches whose write failed and were read again
 
@@ -121,6 +121,7 @@ class BatchConsumer(Generic[_E]):
         # is not written (see _run).
         self._generation = 0
         self._stable = True
+        self._settling = asyncio.Lock()
 
     @property
     def running(self) -> bool:
@@ -176,6 +177,7 @@ class BatchConsumer(Generic[_E]):
                 generation = self._generation
                 batch: Batch = {} if stopping else await self._next_batch(consumer)
                 parsed = self._parse_batch(batch)
+                wrote = self._writing is not None
                 if not await self._settle_write():
                     # ClickHouse or the DLQ failed (or a bug did): nothing of that batch, or of
                     # the one read behind it, is committed. Read both again after a pause; the
@@ -185,13 +187,14 @@ class BatchConsumer(Generic[_E]):
                     failures += 1
                     self._counters.failures.inc()
                     delay = min(_RETRY_FIRST_S * 2 ** (failures - 1), _RETRY_MAX_S)
-                    log.error("%s batch failed; retrying in %.1fs", self._what, delay)
+                    log.error("%s batch not stored; retrying in %.1fs", self._what, delay)
                     assert self._writing is not None
                     self._rewind(consumer, self._writing.batch, batch)
                     self._writing = None
                     await self._pause(delay)
                     continue
-                failures = 0
+                if wrote:
+                    failures = 0  # a write went through: the next failure starts the backoff anew
                 if batch and (generation != self._generation or not self._stable):
                     # Read before (or while) partitions moved: some may belong to another member
                     # by now, which reads them from the last commit and must not race this one
@@ -201,6 +204,9 @@ class BatchConsumer(Generic[_E]):
                     continue
                 batch, parsed = self._still_assigned(consumer, batch, parsed)
                 if parsed.events or parsed.poison:
+                    # Counted when handed over, not when read: a batch dropped above is read
+                    # again, and would otherwise be counted twice.
+                    self._counters.consumed.inc(sum(len(records) for records in batch.values()))
                     task = asyncio.create_task(self._store(parsed))
                     self._writing = _Written(batch, task)
                 elif stopping:
@@ -208,25 +214,30 @@ class BatchConsumer(Generic[_E]):
         finally:
             if self._writing is not None:  # cancelled: the write is abandoned, not committed
                 self._writing.task.cancel()
+                self._writing = None
 
     async def _settle_write(self) -> bool:
         """Wait for the write in flight, if any, and commit its batch. False when it failed:
         nothing is committed and ``_writing`` stays, for the loop to rewind. Also called when
         the group takes partitions away, so that what was written is committed first and the
-        new owner does not write it again."""
-        writing = self._writing
-        if writing is None:
-            return True
-        try:
-            await writing.task
-        except Exception:
-            if writing.task.done() and not writing.task.cancelled():
-                log.warning("%s batch write failed", self._what, exc_info=writing.task.exception())
-            return False
-        if self._writing is writing:  # not committed by the other caller meanwhile
+        new owner does not write it again. One caller at a time: the listener must not return
+        while the loop's commit of the same write is still on its way."""
+        async with self._settling:
+            writing = self._writing
+            if writing is None:
+                return True
+            # wait(), not await: a write cancelled with the loop must read as a failure here,
+            # not cancel the caller (in the listener, aiokafka's group coordination).
+            await asyncio.wait({writing.task})
+            if writing.task.cancelled() or writing.task.exception() is not None:
+                if not writing.task.cancelled():
+                    log.warning(
+                        "%s batch write failed", self._what, exc_info=writing.task.exception()
+                    )
+                return False
             self._writing = None
             await self._commit(self._consumer_or_fail(), writing.batch)
-        return True
+            return True
 
     def _consumer_or_fail(self) -> AIOKafkaConsumer:
         assert self._consumer is not None
@@ -254,7 +265,6 @@ class BatchConsumer(Generic[_E]):
         parsed: _Parsed[_E] = _Parsed([], [])
         for records in batch.values():
             for record in records:
-                self._counters.consumed.inc()
                 try:
                     parsed.events.append(self._parse(record.value or b""))
                 except ValidationError as exc:

@@ -1,10 +1,11 @@
--- The daily rollup (issue 9): what the dashboard's month views and the OpenAI endpoints' daily
--- buckets read. usage_hour keeps key, task type and lane per hour, and on busy traffic that is
--- nearly a row per event (10M events gave 7.8M rows), so a 30-day view merged millions of
--- quantile states. Per day over (tenant, provider, model, lane, batch_id) the same 10M events
--- fold into about 150,000 rows: batch_id is '' on the interactive lane, so it splits only the
--- batch lines, by their few batches a day. The columns and their meaning are usage_hour's (0007); `day` is the start
--- of the UTC day, a DateTime so that the rollups share their bucket expressions.
+-- The daily rollup (issue 9): what the dashboard's week and month views and its batch progress
+-- read (services.metering.analytics). usage_hour keeps key, task type and lane per hour, and on
+-- busy traffic that is nearly a row per event (10M events gave 7.8M rows), so a 30-day view
+-- merged millions of quantile states. Per day over (tenant, provider, model, lane, batch_id) the
+-- same 10M events fold into about 150,000 rows: batch_id is '' on the interactive lane, so it
+-- splits only the batch lines, by their few batches a day. The columns and their meaning are
+-- usage_hour's (0007); `day` is the start of the UTC day, a DateTime so that the rollups share
+-- their bucket expressions.
 CREATE TABLE IF NOT EXISTS usage_day
 (
     day DateTime('UTC'),

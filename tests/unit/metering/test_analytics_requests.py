@@ -386,6 +386,7 @@ async def test_a_key_is_required(recorded: UsageStore) -> None:
         ({"limit": "ten"}, "limit"),
         ({"after": "not-a-cursor"}, "after"),
         ({"after": "bm9jb2xvbg"}, "after"),  # base64 of "nocolon"
+        ({"after": LogCursor(10**15, "r-x").encode()}, "after"),  # past any datetime
         ({"since": "soon"}, "since"),
         ({"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "until"),
         ({"since": ["1h", "2h"]}, "since"),
