@@ -28,8 +28,8 @@ from services.stack import StackLayout
 
 TARGET_MS = 1000.0
 RANGES = ("24h", "7d", "30d")
-# As the end-to-end test: without the background-networking flags Chromium keeps trying hosts a
-# closed network refuses.
+# Also the end-to-end test's (tests/e2e/test_dashboard.py). Without the background-networking
+# flags Chromium keeps trying hosts a closed network refuses.
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",

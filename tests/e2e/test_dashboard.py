@@ -24,6 +24,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from scripts.bench_dashboard import CHROMIUM_FLAGS
 from services.stack import RunningStack
 from tests.e2e.e2e_support import USAGE_WAIT_S
 from tests.e2e.governance.governance_support import (
@@ -38,17 +39,6 @@ from tests.e2e.governance.governance_support import (
 
 pytestmark = pytest.mark.e2e
 
-# Without the background-networking flags Chromium keeps trying hosts a closed network refuses.
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 READY = "html[data-status='ready']"
 SETTLED = "html[data-status='ready'], html[data-status='error']"
 # Loose: the target is a second; a loaded CI machine gets five.

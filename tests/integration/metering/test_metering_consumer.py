@@ -97,6 +97,18 @@ async def consume_until(
         await consumer.stop()
 
 
+async def publish(kafka_bootstrap: str, topic: str, events: Sequence[UsageEvent]) -> None:
+    """As workers publish usage: keyed by request id, acknowledged by every replica."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send(topic, event.to_bytes(), key=event.request_id.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
 def counter(metrics: MeteringMetrics, name: str) -> float:
     return metrics.registry.get_sample_value(f"{name}_total") or 0.0
 
@@ -207,14 +219,7 @@ async def test_a_failed_insert_is_retried_not_skipped(
 ) -> None:
     run = uuid.uuid4().hex[:8]
     events = [usage_event(n, run) for n in range(EVENTS)]
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
-        for event in events:
-            await producer.send(usage_topic, event.to_bytes(), key=event.request_id.encode())
-        await producer.flush()
-    finally:
-        await producer.stop()
+    await publish(kafka_bootstrap, usage_topic, events)
     flaky = _FailingOnce(clickhouse_connect.get_client(dsn=chdb_dsn))
 
     consumer, metrics = metering(kafka_bootstrap, flaky, usage_topic, f"sy-metering-test-{run}")
@@ -254,14 +259,7 @@ async def test_a_replica_joining_mid_stream_counts_nothing_twice(
     not in the table before merges, not in the rollups (which see every insert)."""
     run = uuid.uuid4().hex[:8]
     events = [usage_event(n, run) for n in range(1500)]
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
-        for event in events:
-            await producer.send(usage_topic, event.to_bytes(), key=event.request_id.encode())
-        await producer.flush()
-    finally:
-        await producer.stop()
+    await publish(kafka_bootstrap, usage_topic, events)
     rollup = "SELECT sum(requests) FROM usage_hour WHERE tenant = 'acme'"
     rolled_up_before = clickhouse.query(rollup).result_rows[0][0]
     store = _Unhurried(clickhouse_connect.get_client(dsn=chdb_dsn))
