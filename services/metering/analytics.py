@@ -174,10 +174,6 @@ _ROLLUPS = (
     _Rollup(Source.USAGE_HOUR, "hour", Bucket.HOUR, _HOUR_DIMENSIONS),
 )
 _ROLLUP_BY_SOURCE = {rollup.source: rollup for rollup in _ROLLUPS}
-_COARSER = {
-    Bucket.HOUR: frozenset({Bucket.HOUR, Bucket.DAY, Bucket.WEEK}),
-    Bucket.DAY: frozenset({Bucket.DAY, Bucket.WEEK}),
-}
 
 
 class Metric(StrEnum):
@@ -351,7 +347,7 @@ class UsageQuery:
         """Within a bucket, rows come largest first by this: spend, when asked for."""
         return Metric.COST if Metric.COST in self.metrics else self.metrics[0]
 
-    def rollup_answers(self, source: Source = Source.USAGE_HOUR) -> bool:
+    def rollup_answers(self, source: Source) -> bool:
         """Whether the rollup ``source`` holds the answer exactly (see the module's
         docstring)."""
         rollup = _ROLLUP_BY_SOURCE.get(source)
@@ -363,7 +359,7 @@ class UsageQuery:
         )
         return (
             (
-                self.bucket in _COARSER[rollup.grain]
+                self.bucket.width >= rollup.grain.width
                 or (self.bucket is Bucket.NONE and on_boundaries)
             )
             and set(self.group_by) <= rollup.dimensions

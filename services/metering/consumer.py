@@ -199,10 +199,10 @@ class BatchConsumer(Generic[_E]):
                     # Read before (or while) partitions moved: some may belong to another member
                     # by now, which reads them from the last commit and must not race this one
                     # to store them. Read again from where the batch began; the assignment
-                    # itself also starts each partition at its commit.
+                    # itself also starts each partition at its commit. (Partitions change only
+                    # through a revoke, so a batch that passes holds only assigned ones.)
                     self._rewind(consumer, batch)
                     continue
-                batch, parsed = self._still_assigned(consumer, batch, parsed)
                 if parsed.events or parsed.poison:
                     # Counted when handed over, not when read: a batch dropped above is read
                     # again, and would otherwise be counted twice.
@@ -249,17 +249,6 @@ class BatchConsumer(Generic[_E]):
 
     def _rebalanced(self) -> None:
         self._stable = True
-
-    def _still_assigned(
-        self, consumer: AIOKafkaConsumer, batch: Batch, parsed: _Parsed[_E]
-    ) -> tuple[Batch, _Parsed[_E]]:
-        """Drop what a rebalance took away while the batch was parsed: its new owner reads it
-        from the last commit, and writing it here too would race that owner's dedupe."""
-        assigned = consumer.assignment()
-        if all(tp in assigned for tp in batch):
-            return batch, parsed
-        kept = {tp: records for tp, records in batch.items() if tp in assigned}
-        return kept, self._parse_batch(kept)
 
     def _parse_batch(self, batch: Batch) -> _Parsed[_E]:
         parsed: _Parsed[_E] = _Parsed([], [])
